@@ -1,0 +1,13 @@
+/* Strict base64 (RFC 4648 section 4) for SASL exchanges. */
+#ifndef PETREL_COMMON_BASE64_H
+#define PETREL_COMMON_BASE64_H
+
+#include "common/buf.h"
+
+/* Appends the encoding of data to out. Returns 0, or -1 past out->max. */
+int base64_encode(struct buf *out, struct span data);
+/* Appends the decoded bytes to out. Padding is required; whitespace and
+   any other character is an error. Returns 0 or -1. */
+int base64_decode(struct buf *out, struct span text);
+
+#endif

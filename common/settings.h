@@ -1,0 +1,81 @@
+/*
+ * The options of petrel.conf, shared by every Petrel program.
+ *
+ * Every binary reads the whole file and validates every section, so a typo is
+ * reported by whichever program starts first. conf/petrel.conf documents each
+ * option; tests/unit/common/test_settings.c fails when an option below is
+ * missing from it.
+ */
+#ifndef PETREL_COMMON_SETTINGS_H
+#define PETREL_COMMON_SETTINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+
+enum log_target_setting { LOG_AUTO, LOG_STDERR, LOG_SYSLOG };
+enum tls_min_setting { TLS_MIN_1_2, TLS_MIN_1_3 };
+
+/* One protocol's listeners and timeouts ([imap], [pop3], [lmtp]). */
+struct service_settings {
+	struct listen_list listen;     /* plaintext (STARTTLS/STLS offered when TLS is set up) */
+	struct listen_list listen_tls; /* implicit TLS */
+	uint64_t idle_timeout_ms;      /* after login (LMTP: between commands) */
+};
+
+struct settings {
+	struct {
+		char *hostname;
+		char *data_dir;
+		char *run_dir;
+		int log;	 /* enum log_target_setting */
+		int log_level;	 /* enum log_level */
+		char *syslog_facility;
+		char *user;	 /* drop privileges to this account; empty: stay */
+		struct cidr_list haproxy_trusted_networks;
+	} server;
+	struct {
+		char *cert_file;
+		char *key_file;
+		int min_protocol; /* enum tls_min_setting */
+		char *ciphers;
+		char *ciphersuites;
+	} tls;
+	struct {
+		char *mechanisms;
+		char *sasldb_path;
+		bool allow_plaintext_auth;
+		uint64_t failure_delay_ms;
+		uint64_t failure_delay_max_ms;
+		uint64_t failure_window_ms;
+		unsigned int max_failures;
+	} auth;
+	struct {
+		unsigned int max_connections;
+		unsigned int max_connections_per_ip;
+		unsigned int max_connections_per_user;
+		uint64_t login_timeout_ms;
+		uint64_t max_preauth_line_length;
+		uint64_t max_line_length;
+		uint64_t max_literal_size;
+		uint64_t output_buffer_size;
+		unsigned int max_bad_commands;
+	} limits;
+	struct service_settings imap;
+	struct service_settings pop3;
+	struct service_settings lmtp;
+};
+
+extern const struct config_option settings_options[];
+extern const size_t settings_options_count;
+
+/*
+ * Loads `path` into *set (defaults for everything not in the file) and fills
+ * in derived values: hostname from the system, sasldb_path under data_dir.
+ * Returns 0, or -1 with *error_r (malloc'd, names file, line and option).
+ */
+int settings_load(struct settings *set, const char *path, char **error_r);
+void settings_free(struct settings *set);
+
+#endif

@@ -1,0 +1,1 @@
+petrel_fuzz_target(fuzz_proxy_proto fuzz/fuzz_proxy_proto.c LIBS petrel_common)
