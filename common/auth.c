@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <sasl/sasl.h>
 #include <sasl/saslplug.h>
 
@@ -40,6 +41,9 @@ static int getopt_cb(void *context, const char *plugin, const char *option, cons
 		value = "auxprop";
 	else if (strcmp(option, "mech_list") == 0)
 		value = g.mech_list;
+	else if (strcmp(option, "log_level") == 0)
+		/* Cyrus logs nothing through our callback unless asked. */
+		value = log_enabled(LOG_LEVEL_DEBUG) ? "5" : "1";
 	if (value == NULL)
 		return SASL_FAIL; /* Cyrus's built-in default */
 	*result = value;
@@ -277,8 +281,12 @@ enum auth_result auth_check_password(struct auth_session *s, const char *user, s
 		snprintf(s->detail, sizeof(s->detail), "empty user or password");
 		return AUTH_FAILED;
 	}
-	int ret = sasl_checkpass(s->conn, user, (unsigned)strlen(user), (const char *)pass.ptr,
-				 (unsigned)pass.len);
+	/* Cyrus compares the password as a C string whatever length we pass,
+	   so it must end right there; the copy is wiped afterwards. */
+	char *copy = span_strdup(pass);
+	int ret = sasl_checkpass(s->conn, user, (unsigned)strlen(user), copy, (unsigned)pass.len);
+	OPENSSL_cleanse(copy, pass.len);
+	free(copy);
 	return convert(s, ret, NULL, 0, NULL);
 }
 
@@ -290,4 +298,44 @@ const char *auth_user(const struct auth_session *s)
 const char *auth_error_detail(const struct auth_session *s)
 {
 	return s->detail;
+}
+
+static sasl_conn_t *admin_conn(char **error_r)
+{
+	sasl_conn_t *conn = NULL;
+	int ret = sasl_server_new("petrel", NULL, NULL, NULL, NULL, NULL, 0, &conn);
+	if (ret != SASL_OK) {
+		*error_r = xasprintf("sasl_server_new: %s", sasl_errstring(ret, NULL, NULL));
+		return NULL;
+	}
+	return conn;
+}
+
+int auth_set_password(const char *user, const char *password, bool create, char **error_r)
+{
+	sasl_conn_t *conn = admin_conn(error_r);
+	if (conn == NULL)
+		return -1;
+	/* Cyrus may report success while errdetail still holds an old
+	   message, so only the return value decides. */
+	int ret = sasl_setpass(conn, user, password, (unsigned)strlen(password), NULL, 0,
+			       create ? SASL_SET_CREATE : 0);
+	if (ret != SASL_OK)
+		*error_r = xasprintf("cannot store the password in %s: %s", g.sasldb_path,
+				     sasl_errdetail(conn));
+	sasl_dispose(&conn);
+	return ret == SASL_OK ? 0 : -1;
+}
+
+int auth_delete_password(const char *user, char **error_r)
+{
+	sasl_conn_t *conn = admin_conn(error_r);
+	if (conn == NULL)
+		return -1;
+	int ret = sasl_setpass(conn, user, NULL, 0, NULL, 0, SASL_SET_DISABLE);
+	if (ret != SASL_OK)
+		*error_r = xasprintf("cannot remove the password from %s: %s", g.sasldb_path,
+				     sasl_errdetail(conn));
+	sasl_dispose(&conn);
+	return ret == SASL_OK ? 0 : -1;
 }

@@ -72,4 +72,13 @@ const char *auth_user(const struct auth_session *s);
 /* Why the last call failed, for logs (never shown to clients). */
 const char *auth_error_detail(const struct auth_session *s);
 
+
+
+/*
+ * Administration (petrelctl): sets or removes a password in the sasldb file.
+ * auth_init() must have run. Returns 0 or -1 with *error_r (malloc'd).
+ */
+int auth_set_password(const char *user, const char *password, bool create, char **error_r);
+int auth_delete_password(const char *user, char **error_r);
+
 #endif

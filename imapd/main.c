@@ -1,0 +1,47 @@
+/* petrel-imapd: IMAP4rev1 on 143 (STARTTLS) and 993 (TLS). */
+#include <stdlib.h>
+
+#include "common/auth.h"
+#include "common/server.h"
+#include "imapd/imap_session.h"
+#include "store/store.h"
+
+static struct imapd imapd;
+
+static const struct service_settings *imap_settings(const struct settings *set)
+{
+	return &set->imap;
+}
+
+static int imap_init(struct server *srv, char **error_r)
+{
+	if (auth_init(&srv->set, "petrel", error_r) < 0)
+		return -1;
+	if (store_open(srv->set.server.data_dir, &imapd.store, error_r) < 0)
+		return -1;
+	srv->proto = &imapd;
+	return 0;
+}
+
+static void imap_deinit(struct server *srv)
+{
+	store_close(&imapd.store);
+	auth_deinit();
+}
+
+static const struct service imap_service = {
+	.name = "imap",
+	.program = "petrel-imapd",
+	.conn_size = sizeof(struct imap_session),
+	.handler = &imap_handler,
+	.refusal_format = "* BYE %s\r\n",
+	.literals = true,
+	.settings = imap_settings,
+	.init = imap_init,
+	.deinit = imap_deinit,
+};
+
+int main(int argc, char **argv)
+{
+	return server_main(argc, argv, &imap_service);
+}
