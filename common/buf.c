@@ -35,6 +35,19 @@ bool span_has_prefix_ci(struct span a, const char *prefix)
 	return span_eq_ci(span_make(a.ptr, n), prefix);
 }
 
+struct span span_next_word(struct span *rest)
+{
+	const uint8_t *sp = rest->len ? memchr(rest->ptr, ' ', rest->len) : NULL;
+	if (sp == NULL) {
+		struct span word = *rest;
+		*rest = span_make(rest->ptr + rest->len, 0);
+		return word;
+	}
+	struct span word = span_make(rest->ptr, (size_t)(sp - rest->ptr));
+	*rest = span_make(sp + 1, rest->len - word.len - 1);
+	return word;
+}
+
 char *span_strdup(struct span a)
 {
 	char *s = xmalloc(a.len + 1);

@@ -41,6 +41,9 @@ static inline struct span span_cstr(const char *s)
 bool span_eq_ci(struct span a, const char *s);
 bool span_eq(struct span a, const char *s);
 bool span_has_prefix_ci(struct span a, const char *prefix);
+/* Splits off the first word: returns the bytes before the first space and
+   leaves *rest after that space (empty if there was none). */
+struct span span_next_word(struct span *rest);
 /* Returns a malloc'd NUL-terminated copy (NUL bytes inside are kept). */
 char *span_strdup(struct span a);
 

@@ -1,9 +1,24 @@
 #include "common/login.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/base64.h"
 #include "common/server.h"
+
+struct auth_session *login_auth_session(struct conn *c, const char *service)
+{
+	char local[80], remote[80];
+	conn_sasl_addrs(c, local, sizeof(local), remote, sizeof(remote));
+	char *error = NULL;
+	struct auth_session *auth = auth_session_create(service, c->srv->set.server.hostname, local,
+							remote, conn_is_secure(c), &error);
+	if (auth == NULL) {
+		log_error(&c->log, "auth_unavailable", "error=\"%s\"", error);
+		free(error);
+	}
+	return auth;
+}
 
 int login_success(struct conn *c, const char *user, const char *mech)
 {

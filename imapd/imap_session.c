@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/login.h"
 #include "common/server.h"
 #include "imapd/imap_commands.h"
 
@@ -215,17 +216,10 @@ static void imap_ready(struct conn *c)
 static void imap_open(struct conn *c)
 {
 	struct imap_session *s = imap_session(c);
-	struct server *srv = c->srv;
 	buf_init(&s->cmd, 0);
 	arena_init(&s->arena, 1024);
-	char local[80], remote[80];
-	conn_sasl_addrs(c, local, sizeof(local), remote, sizeof(remote));
-	char *error = NULL;
-	s->auth = auth_session_create("imap", srv->set.server.hostname, local, remote,
-				      conn_is_secure(c), &error);
+	s->auth = login_auth_session(c, "imap");
 	if (s->auth == NULL) {
-		log_error(&c->log, "auth_unavailable", "error=\"%s\"", error);
-		free(error);
 		imap_untagged(s, "BYE [UNAVAILABLE] Server error, try again later.");
 		conn_close(c);
 		return;

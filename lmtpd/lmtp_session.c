@@ -1,0 +1,130 @@
+#include "lmtpd/lmtp_session.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct lmtp_command commands[] = {
+	{ "LHLO", false, lmtp_cmd_lhlo },
+	{ "HELO", false, lmtp_cmd_helo },
+	{ "EHLO", false, lmtp_cmd_helo },
+	{ "NOOP", false, lmtp_cmd_noop },
+	{ "RSET", false, lmtp_cmd_rset },
+	{ "QUIT", false, lmtp_cmd_quit },
+	{ "MAIL", true, NULL },
+	{ "RCPT", true, NULL },
+	{ "DATA", true, NULL },
+	{ "BDAT", true, NULL },
+	{ "VRFY", false, NULL },
+};
+
+const struct lmtp_command *lmtp_command_find(struct span name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (span_eq_ci(name, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+void lmtp_reply(struct lmtp_session *s, const char *codes, const char *fmt, ...)
+{
+	struct buf line = BUF_INIT;
+	buf_printf(&line, "%s ", codes);
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&line, fmt, ap);
+	va_end(ap);
+	buf_append_str(&line, "\r\n");
+	conn_write(&s->conn, line.data, line.len);
+	buf_free(&line);
+}
+
+void lmtp_bad_command(struct lmtp_session *s)
+{
+	if (++s->bad_commands >= s->conn.srv->set.limits.max_bad_commands) {
+		lmtp_reply(s, "421 4.7.0", "%s Too many invalid commands, closing.",
+			   s->conn.srv->set.server.hostname);
+		log_info(&s->conn.log, "too_many_bad_commands", "count=%u", s->bad_commands);
+		conn_close(&s->conn);
+	}
+}
+
+static void dispatch(struct lmtp_session *s, struct span line)
+{
+	struct span args = line;
+	struct span verb = span_next_word(&args);
+	const struct lmtp_command *cmd = lmtp_command_find(verb);
+	if (cmd == NULL) {
+		lmtp_reply(s, "500 5.5.2", "Unknown command.");
+		lmtp_bad_command(s);
+		return;
+	}
+	if (cmd->needs_lhlo && s->lhlo_name == NULL) {
+		lmtp_reply(s, "503 5.5.1", "Send LHLO first.");
+		lmtp_bad_command(s);
+		return;
+	}
+	if (cmd->run == NULL) {
+		lmtp_reply(s, "502 5.5.1", "%s is not supported by this server yet.", cmd->name);
+		return;
+	}
+	s->bad_commands = 0;
+	cmd->run(s, args);
+}
+
+static void lmtp_ready(struct conn *c)
+{
+	struct lmtp_session *s = lmtp_session(c);
+	struct reader_item item;
+	while (!c->busy && !conn_is_closing(c) && !conn_output_full(c)) {
+		switch (reader_next(&c->reader, &item)) {
+		case READER_NEED_MORE:
+			return;
+		case READER_LINE_TOO_LONG:
+			/* RFC 5321 4.5.3.1.4 */
+			lmtp_reply(s, "500 5.5.2", "Line too long.");
+			lmtp_bad_command(s);
+			break;
+		case READER_LITERAL:
+			abort(); /* LMTP has no literals; the reader never makes one */
+		case READER_LINE:
+			dispatch(s, item.data);
+			break;
+		}
+	}
+}
+
+static void lmtp_open(struct conn *c)
+{
+	/* An MTA connection has no login step: the idle timeout applies from
+	   the start, reset by every command. */
+	conn_set_timeout(c, c->srv->set.lmtp.idle_timeout_ms, false);
+	lmtp_reply(lmtp_session(c), "220", "%s Petrel LMTP ready", c->srv->set.server.hostname);
+}
+
+static void lmtp_timeout(struct conn *c)
+{
+	lmtp_reply(lmtp_session(c), "421 4.4.2", "%s Timeout, closing connection.",
+		   c->srv->set.server.hostname);
+	conn_close(c);
+}
+
+static void lmtp_shutdown(struct conn *c)
+{
+	lmtp_reply(lmtp_session(c), "421 4.3.2", "%s Server shutting down.",
+		   c->srv->set.server.hostname);
+	conn_close(c);
+}
+
+static void lmtp_destroy(struct conn *c)
+{
+	free(lmtp_session(c)->lhlo_name);
+}
+
+const struct conn_handler lmtp_handler = {
+	.open = lmtp_open,
+	.ready = lmtp_ready,
+	.timeout = lmtp_timeout,
+	.shutdown = lmtp_shutdown,
+	.destroy = lmtp_destroy,
+};

@@ -1,0 +1,166 @@
+#include "pop3d/pop3_session.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/login.h"
+
+#define IN_AUTHORIZATION (1u << POP3_STATE_AUTHORIZATION)
+#define IN_TRANSACTION (1u << POP3_STATE_TRANSACTION)
+#define IN_ANY (IN_AUTHORIZATION | IN_TRANSACTION)
+
+static const struct pop3_command commands[] = {
+	{ "CAPA", IN_ANY, pop3_cmd_capa },
+	{ "QUIT", IN_ANY, pop3_cmd_quit },
+	{ "STLS", IN_AUTHORIZATION, pop3_cmd_stls },
+	{ "USER", IN_AUTHORIZATION, pop3_cmd_user },
+	{ "PASS", IN_AUTHORIZATION, pop3_cmd_pass },
+	{ "AUTH", IN_AUTHORIZATION, pop3_cmd_auth },
+	{ "NOOP", IN_TRANSACTION, pop3_cmd_noop },
+	/* RFC 1939 maildrop commands: they arrive with the store. */
+	{ "STAT", IN_TRANSACTION, NULL },
+	{ "LIST", IN_TRANSACTION, NULL },
+	{ "RETR", IN_TRANSACTION, NULL },
+	{ "DELE", IN_TRANSACTION, NULL },
+	{ "RSET", IN_TRANSACTION, NULL },
+	{ "TOP", IN_TRANSACTION, NULL },
+	{ "UIDL", IN_TRANSACTION, NULL },
+};
+
+const struct pop3_command *pop3_command_find(struct span name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (span_eq_ci(name, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+static void reply(struct pop3_session *s, const char *status, const char *fmt, va_list ap)
+{
+	struct buf line = BUF_INIT;
+	buf_append_str(&line, status);
+	buf_vprintf(&line, fmt, ap);
+	buf_append_str(&line, "\r\n");
+	conn_write(&s->conn, line.data, line.len);
+	buf_free(&line);
+}
+
+void pop3_ok(struct pop3_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply(s, "+OK ", fmt, ap);
+	va_end(ap);
+}
+
+void pop3_err(struct pop3_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply(s, "-ERR ", fmt, ap);
+	va_end(ap);
+}
+
+void pop3_bad_command(struct pop3_session *s)
+{
+	if (++s->bad_commands >= s->conn.srv->set.limits.max_bad_commands) {
+		pop3_err(s, "Too many invalid commands.");
+		log_info(&s->conn.log, "too_many_bad_commands", "count=%u", s->bad_commands);
+		conn_close(&s->conn);
+	}
+}
+
+static void dispatch(struct pop3_session *s, struct span line)
+{
+	struct span args = line;
+	struct span verb = span_next_word(&args);
+	const struct pop3_command *cmd = pop3_command_find(verb);
+	if (cmd == NULL) {
+		/* An HTTP client or a confused script: no point in a dialogue. */
+		if (s->state == POP3_STATE_AUTHORIZATION && memmem(line.ptr, line.len, " HTTP/", 6)) {
+			pop3_err(s, "This is a POP3 server.");
+			conn_close(&s->conn);
+			return;
+		}
+		pop3_err(s, "Unknown command.");
+		pop3_bad_command(s);
+		return;
+	}
+	if ((cmd->states & (1u << s->state)) == 0) {
+		pop3_err(s, s->state == POP3_STATE_AUTHORIZATION ? "Log in first." :
+								      "Already logged in.");
+		pop3_bad_command(s);
+		return;
+	}
+	if (cmd->run == NULL) {
+		pop3_err(s, "[SYS/PERM] %s is not supported by this server yet.", cmd->name);
+		return;
+	}
+	s->bad_commands = 0;
+	cmd->run(s, args);
+}
+
+static void pop3_ready(struct conn *c)
+{
+	struct pop3_session *s = pop3_session(c);
+	struct reader_item item;
+	while (!c->busy && !conn_is_closing(c) && !conn_output_full(c)) {
+		switch (reader_next(&c->reader, &item)) {
+		case READER_NEED_MORE:
+			return;
+		case READER_LINE_TOO_LONG:
+			pop3_err(s, "Line too long.");
+			pop3_bad_command(s);
+			break;
+		case READER_LITERAL:
+			abort(); /* POP3 has no literals; the reader never makes one */
+		case READER_LINE:
+			if (s->auth_waiting)
+				pop3_auth_continue(s, item.data);
+			else
+				dispatch(s, item.data);
+			break;
+		}
+	}
+}
+
+static void pop3_open(struct conn *c)
+{
+	struct pop3_session *s = pop3_session(c);
+	s->auth = login_auth_session(c, "pop");
+	if (s->auth == NULL) {
+		pop3_err(s, "[SYS/TEMP] Server error, try again later.");
+		conn_close(c);
+		return;
+	}
+	pop3_ok(s, "Petrel ready.");
+}
+
+static void pop3_timeout(struct conn *c)
+{
+	pop3_err(pop3_session(c), "Disconnected for inactivity.");
+	conn_close(c);
+}
+
+static void pop3_shutdown(struct conn *c)
+{
+	pop3_err(pop3_session(c), "[SYS/TEMP] Server shutting down.");
+	conn_close(c);
+}
+
+static void pop3_destroy(struct conn *c)
+{
+	struct pop3_session *s = pop3_session(c);
+	auth_session_destroy(&s->auth);
+	free(s->user);
+	free(s->auth_mech);
+}
+
+const struct conn_handler pop3_handler = {
+	.open = pop3_open,
+	.ready = pop3_ready,
+	.timeout = pop3_timeout,
+	.shutdown = pop3_shutdown,
+	.destroy = pop3_destroy,
+};
