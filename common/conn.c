@@ -84,6 +84,24 @@ static void list_remove(struct conn *c)
 	c->prev = c->next = NULL;
 }
 
+/* Gives the per-address and per-user slots back: a client reconnecting at
+   once must not find its finished session still counted. */
+static void release_limits(struct conn *c)
+{
+	struct server *srv = c->srv;
+	if (c->session_counted)
+		srv->session_count--;
+	c->session_counted = false;
+	if (c->ip_counted)
+		conn_limits_remove(&srv->limits.by_ip, &c->ip_key, sizeof(c->ip_key));
+	c->ip_counted = false;
+	if (c->user != NULL)
+		conn_limits_remove(&srv->limits.by_user, c->user, strlen(c->user));
+	free(c->user);
+	c->user = NULL;
+	c->log.user = NULL;
+}
+
 void conn_abort(struct conn *c, const char *reason)
 {
 	if (c->state == CONN_STATE_CLOSED)
@@ -94,14 +112,7 @@ void conn_abort(struct conn *c, const char *reason)
 	struct server *srv = c->srv;
 	list_remove(c);
 	srv->conn_count--;
-	/* Give the limits back now: a client reconnecting at once should not
-	   find its own dead connection still counted. */
-	if (c->ip_counted)
-		conn_limits_remove(&srv->limits.by_ip, &c->ip_key, sizeof(c->ip_key));
-	c->ip_counted = false;
-	if (c->user != NULL)
-		conn_limits_remove(&srv->limits.by_user, c->user, strlen(c->user));
-	c->log.user = NULL;
+	release_limits(c);
 	c->reading = false; /* uv_close stops reading */
 	if (c->delay_timer != NULL) {
 		uv_close((uv_handle_t *)c->delay_timer, delay_timer_closed_cb);
@@ -267,6 +278,8 @@ static void begin_close(struct conn *c)
 	if (c->state != CONN_STATE_CLOSING)
 		return;
 	c->state = CONN_STATE_LINGER;
+	/* The session is over; only the socket lingers. */
+	release_limits(c);
 	uv_shutdown_t *req = xmalloc(sizeof(*req));
 	req->data = c;
 	if (uv_shutdown(req, &c->h.stream, shutdown_cb) < 0) {
@@ -643,6 +656,8 @@ void conn_accept(struct server *srv, const struct listener *l, uv_stream_t *list
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->conn_count++;
+	srv->session_count++;
+	c->session_counted = true;
 	c->state = CONN_STATE_PROXY;
 
 	if (uv_accept(listen_handle, &c->h.stream) < 0) {
@@ -660,7 +675,7 @@ void conn_accept(struct server *srv, const struct listener *l, uv_stream_t *list
 		conn_abort(c, NULL);
 		return;
 	}
-	if (srv->conn_count > set->limits.max_connections)
+	if (srv->session_count > set->limits.max_connections)
 		c->refusal = "Server is busy: too many connections";
 
 	conn_set_timeout(c, set->limits.login_timeout_ms, true);

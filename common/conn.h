@@ -108,6 +108,7 @@ struct conn {
 	bool ready_queued;
 	bool tls_upgrade;		  /* STARTTLS handshake in progress */
 	bool ip_counted;
+	bool session_counted;		  /* in srv->session_count */
 };
 
 /* --- for protocols --- */

@@ -61,8 +61,9 @@ struct server {
 	struct listener *listeners;
 	size_t listener_count;
 
-	struct conn *conns;		/* all connections */
+	struct conn *conns;		/* all connections, lingering ones too */
 	unsigned int conn_count;
+	unsigned int session_count;	/* those that count against max_connections */
 	struct conn *ready_head, *ready_tail;
 	uv_idle_t ready_idle;
 

@@ -1,0 +1,8 @@
+petrel_proto_test(imap_session test_imap_session.py)
+petrel_proto_test(pop3_session test_pop3_session.py)
+petrel_proto_test(lmtp_session test_lmtp_session.py)
+petrel_proto_test(sasl_interop test_sasl_interop.py)
+petrel_proto_test(hostile test_hostile.py)
+petrel_proto_test(proxy_protocol test_proxy_protocol.py)
+petrel_proto_test(lifecycle test_lifecycle.py)
+petrel_proto_test(petrelctl test_petrelctl.py)
