@@ -10,8 +10,9 @@ other, each alone on loopback with equivalent settings (lib/instances.py).
 (b) Idle connections: K connections that stay idle after the greeting on the
     plain port and, separately, after a TLS handshake and the greeting on
     :993. Reports how much the server's memory grows per connection, as the
-    sum of VmRSS (what ps/top add up) and of PSS (shared pages divided among
-    processes) over all processes of the instance.
+    sum of VmRSS (what ps/top add up, shared library pages once per process)
+    and of USS (pages private to each process, the memory a connection really
+    adds) over all processes of the instance.
 
     /usr/bin/python3 bench/bench_connect.py --build-dir build [--iterations N] [--idle K]
 """
@@ -28,44 +29,66 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 from instances import (HOST, IO_TIMEOUT, BenchError, DovecotInstance, PetrelInstance,  # noqa: E402
-                       Timer, environment, imap_login, log, percentile, pss_kb, raise_nofile,
+                       Timer, environment, imap_login, log, percentile, uss_kb, raise_nofile,
                        read_line, report, rss_kb, tls_client_context)
 
 WARMUP = 20            # unmeasured logins per mode before measuring
 OPEN_DEADLINE = 300.0  # seconds allowed for opening all idle connections
 SETTLE = 1.0           # seconds to let the server settle before reading memory
+BLOCKS = 10            # login round trips alternate between the servers in blocks
 
 
-def login_round_trips(inst, tls_mode, iterations, timeout, ctx):
-    """Sequential login round trips; returns a dict of results."""
+def login_block(inst, tls_mode, count, timeout, ctx, acc):
+    """count sequential login round trips; adds to acc (latencies, elapsed
+    seconds, errors)."""
     port = inst.ports["imaps" if tls_mode == "implicit" else "imap"]
-    for _ in range(min(WARMUP, iterations)):
-        imap_login(port, tls_mode, inst.user, inst.password, timeout=timeout,
-                   ssl_context=ctx).logout()
-    latencies, errors, first_error = [], 0, None
     with Timer() as total:
-        for _ in range(iterations):
+        for _ in range(count):
             t0 = time.perf_counter()
             try:
                 conn = imap_login(port, tls_mode, inst.user, inst.password, timeout=timeout,
                                   ssl_context=ctx)
                 conn.logout()
             except (imaplib.IMAP4.error, OSError) as e:
-                errors += 1
-                first_error = first_error or "%s: %s" % (type(e).__name__, e)
+                acc["errors"] += 1
+                if acc["first_error"] is None:
+                    acc["first_error"] = "%s: %s" % (type(e).__name__, e)
                 continue
-            latencies.append(time.perf_counter() - t0)
-    if first_error:
-        log("%s %s: %d errors, first: %s" % (inst.name, tls_mode, errors, first_error))
-    if not latencies:
-        raise BenchError("%s: every %s login failed (%s)\n%s"
-                         % (inst.name, tls_mode, first_error, inst.log_tail()))
-    return {
-        "rate": len(latencies) / total.elapsed,
-        "p50": percentile(latencies, 50) * 1000.0,
-        "p99": percentile(latencies, 99) * 1000.0,
-        "errors": errors,
-    }
+            acc["latencies"].append(time.perf_counter() - t0)
+    acc["elapsed"] += total.elapsed
+
+
+def login_round_trips(instances, iterations, timeout, ctx):
+    """Both servers run at once; their login round trips alternate in blocks
+    (order swapped every block) so that a change in machine load during the
+    run hits both alike. Returns {server name: {mode: results}}."""
+    blocks = max(1, min(BLOCKS, iterations))
+    res = {}
+    for mode in ("implicit", "starttls"):
+        log("%d %s login round trips per server, in %d alternating blocks"
+            % (iterations, mode, blocks))
+        accs = {inst.name: {"latencies": [], "elapsed": 0.0, "errors": 0, "first_error": None}
+                for inst in instances}
+        for b in range(blocks):
+            count = iterations // blocks + (1 if b < iterations % blocks else 0)
+            for inst in (instances if b % 2 == 0 else instances[::-1]):
+                login_block(inst, mode, count, timeout, ctx, accs[inst.name])
+        for inst in instances:
+            acc = accs[inst.name]
+            if acc["first_error"]:
+                log("%s %s: %d errors, first: %s"
+                    % (inst.name, mode, acc["errors"], acc["first_error"]))
+            if not acc["latencies"]:
+                raise BenchError("%s: every %s login failed (%s)\n%s"
+                                 % (inst.name, mode, acc["first_error"], inst.log_tail()))
+            lat = acc["latencies"]
+            res.setdefault(inst.name, {})[mode] = {
+                "rate": len(lat) / acc["elapsed"],
+                "p50": percentile(lat, 50) * 1000.0,
+                "p99": percentile(lat, 99) * 1000.0,
+                "errors": acc["errors"],
+            }
+    return res
 
 
 def open_idle(port, tls, count, timeout, ctx):
@@ -113,14 +136,6 @@ def count_disturbed(socks):
     return len(poller.poll(0))
 
 
-def wait_processes(inst, count, timeout=30.0):
-    """Waits (bounded) until the instance is back to at most count processes,
-    i.e. per-connection processes of the previous phase have exited."""
-    deadline = time.monotonic() + timeout
-    while len(inst.pids()) > count and time.monotonic() < deadline:
-        time.sleep(0.2)
-
-
 def wait_stable(inst, timeout=15.0):
     """Waits (bounded) until the instance's process list has not changed for
     SETTLE seconds, e.g. until imap processes of finished sessions exited.
@@ -138,22 +153,27 @@ def wait_stable(inst, timeout=15.0):
     return pids
 
 
-def idle_memory(inst, tls, count, timeout, ctx, rest_processes):
+def idle_memory(inst, tls, count, timeout, ctx):
+    """Memory growth with count idle connections open; call on a settled
+    instance."""
     port = inst.ports["imaps" if tls else "imap"]
-    wait_processes(inst, rest_processes)
-    time.sleep(SETTLE)
     pids = inst.pids()
-    before = (rss_kb(pids), pss_kb(pids), len(pids))
+    before = (rss_kb(pids), uss_kb(pids), len(pids))
     with Timer() as t:
-        socks = open_idle(port, tls, count, timeout, ctx)
+        try:
+            socks = open_idle(port, tls, count, timeout, ctx)
+        except OSError as e:
+            raise BenchError("%s: opening idle %s connections: %s: %s\n%s"
+                             % (inst.name, "TLS" if tls else "plain", type(e).__name__, e,
+                                inst.log_tail()))
     try:
         time.sleep(SETTLE)
         pids = inst.pids()
-        after = (rss_kb(pids), pss_kb(pids), len(pids))
+        after = (rss_kb(pids), uss_kb(pids), len(pids))
         disturbed = count_disturbed(socks)
     finally:
         close_all(socks)
-    log("%s idle %s: %d connections opened in %.1fs; RSS %d -> %d KB, PSS %d -> %d KB, "
+    log("%s idle %s: %d connections opened in %.1fs; RSS %d -> %d KB, USS %d -> %d KB, "
         "processes %d -> %d, disturbed %d"
         % (inst.name, "TLS" if tls else "plain", count, t.elapsed, before[0], after[0],
            before[1], after[1], before[2], after[2], disturbed))
@@ -162,27 +182,44 @@ def idle_memory(inst, tls, count, timeout, ctx, rest_processes):
             % (inst.name, disturbed, inst.log_tail(10)))
     return {
         "rss": (after[0] - before[0]) / count,
-        "pss": (after[1] - before[1]) / count,
+        "uss": (after[1] - before[1]) / count,
         "processes": after[2],
         "disturbed": disturbed,
     }
 
 
-def measure(inst, args):
+def warm_up(inst, timeout, ctx):
+    """A few unmeasured logins per mode, so lazy initialisation (TLS,
+    authentication, the user's mailbox) is not billed to the measurement."""
+    for mode in ("implicit", "starttls"):
+        port = inst.ports["imaps" if mode == "implicit" else "imap"]
+        try:
+            for _ in range(WARMUP):
+                imap_login(port, mode, inst.user, inst.password, timeout=timeout,
+                           ssl_context=ctx).logout()
+        except (imaplib.IMAP4.error, OSError) as e:
+            raise BenchError("%s: %s login failed: %s: %s\n%s"
+                             % (inst.name, mode, type(e).__name__, e, inst.log_tail()))
+
+
+def idle_phases(start, args):
+    """Idle-memory phases for one server. Each phase gets a fresh, warmed-up
+    instance, alone on the machine, so memory freed by an earlier phase (kept
+    by the allocator or by long-lived processes) cannot hide the growth of
+    the next one."""
     ctx = tls_client_context()
     res = {}
-    for mode in ("implicit", "starttls"):
-        log("%s: %d %s login round trips" % (inst.name, args.iterations, mode))
-        res[mode] = login_round_trips(inst, mode, args.iterations, args.timeout, ctx)
-    if args.idle > 0:
-        rest = wait_stable(inst)
-        res["rest_rss"] = rss_kb(rest) / 1024.0
-        res["rest_pss"] = pss_kb(rest) / 1024.0
-        res["rest_processes"] = len(rest)
-        for tls in (False, True):
+    for tls in (False, True):
+        with start() as inst:
+            warm_up(inst, args.timeout, ctx)
+            rest = wait_stable(inst)
+            if not tls:
+                res["rest_rss"] = rss_kb(rest) / 1024.0
+                res["rest_uss"] = uss_kb(rest) / 1024.0
+                res["rest_processes"] = len(rest)
             log("%s: %d idle %s connections" % (inst.name, args.idle, "TLS" if tls else "plain"))
             res["idle_tls" if tls else "idle_plain"] = idle_memory(
-                inst, tls, args.idle, args.timeout, ctx, len(rest))
+                inst, tls, args.idle, args.timeout, ctx)
     return res
 
 
@@ -200,13 +237,13 @@ def build_rows(p, d, args):
     if args.idle > 0:
         rows += [
             ("at rest: RSS MB (all processes)", p["rest_rss"], d["rest_rss"], None),
-            ("at rest: PSS MB (all processes)", p["rest_pss"], d["rest_pss"], None),
+            ("at rest: USS MB (all processes)", p["rest_uss"], d["rest_uss"], None),
             ("at rest: processes", p["rest_processes"], d["rest_processes"], None),
         ]
         for key, label in (("idle_plain", "idle plain :143"), ("idle_tls", "idle TLS :993")):
             rows += [
                 ("%s RSS KB/conn" % label, p[key]["rss"], d[key]["rss"], "lower"),
-                ("%s PSS KB/conn" % label, p[key]["pss"], d[key]["pss"], "lower"),
+                ("%s USS KB/conn" % label, p[key]["uss"], d[key]["uss"], "lower"),
                 ("%s processes" % label, p[key]["processes"], d[key]["processes"], None),
             ]
             if p[key]["disturbed"] or d[key]["disturbed"]:
@@ -239,33 +276,46 @@ def main():
     # A plain `kill` of the benchmark still stops both servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     max_clients = max(2000, args.idle + 200)
+    def start_petrel():
+        return PetrelInstance(args.build_dir, max_clients=max_clients)
+
+    def start_dovecot():
+        return DovecotInstance(imap_model=args.dovecot_imap_model,
+                               login_model=args.dovecot_login_model, max_clients=max_clients)
+
+    ctx = tls_client_context()
     try:
         if args.idle:
             raise_nofile(args.idle + 200)
-        with PetrelInstance(args.build_dir, max_clients=max_clients) as petrel:
-            p = measure(petrel, args)
-            petrel_daemons = ", ".join(petrel.started)
-            petrel_skipped = "; ".join("%s: %s" % kv for kv in sorted(petrel.skipped.items()))
-        with DovecotInstance(imap_model=args.dovecot_imap_model,
-                             login_model=args.dovecot_login_model,
-                             max_clients=max_clients) as dovecot:
-            d = measure(dovecot, args)
+        with start_petrel() as petrel, start_dovecot() as dovecot:
+            p = {"started": petrel.started, "skipped": petrel.skipped}
+            d = {}
+            for inst in (petrel, dovecot):
+                warm_up(inst, args.timeout, ctx)
+            logins = login_round_trips([petrel, dovecot], args.iterations, args.timeout, ctx)
+            p.update(logins[petrel.name])
+            d.update(logins[dovecot.name])
+        if args.idle:
+            p.update(idle_phases(start_petrel, args))
+            d.update(idle_phases(start_dovecot, args))
     except BenchError as e:
         print("bench_connect: %s" % e, file=sys.stderr)
         return 1
 
+    skipped = ", ".join("%s (%s)" % kv for kv in sorted(p["skipped"].items()))
     notes = [
         environment(),
-        "servers run one after the other, each alone, client on the same machine "
-        "(Python imaplib/ssl; its CPU time is in every latency)",
-        "Petrel daemons running: %s%s" % (petrel_daemons,
-                                          " (not built: %s)" % petrel_skipped
-                                          if petrel_skipped else ""),
-        "Dovecot: imap model %s, login processes %s mode; whole instance measured "
-        "(master, config, log, anvil, auth, stats, login and mail processes)"
+        "logins: both servers up, measured in %d alternating blocks; idle memory: one server "
+        "at a time; the client runs on the same machine (Python imaplib/ssl, its CPU time is "
+        "part of every latency)" % min(BLOCKS, args.iterations),
+        "Petrel daemons running: %s%s" % (", ".join(p["started"]),
+                                          "; not started: " + skipped if skipped else ""),
+        "Dovecot: imap model %s, login processes in %s mode; every process of the instance "
+        "is measured (master, config, log, anvil, auth, stats, login and mail processes)"
         % (args.dovecot_imap_model, args.dovecot_login_model),
-        "KB/conn = growth of the summed memory with %d idle connections open, divided by %d; "
-        "RSS counts shared pages once per process, PSS divides them" % (args.idle, args.idle),
+        "KB/conn = growth of the summed memory with %d idle connections open, divided by %d, "
+        "each phase on a fresh warmed-up instance; RSS counts shared library pages once per "
+        "process, USS only pages private to each process" % (args.idle, args.idle),
     ]
     report("bench_connect: %d logins per mode, %d idle connections"
            % (args.iterations, args.idle), build_rows(p, d, args), notes)

@@ -86,6 +86,7 @@ int buf_reserve(struct buf *b, size_t extra)
 		cap = b->max + 1;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	b->data[b->len] = '\0'; /* a fresh buffer reads as "" */
 	return 0;
 }
 

@@ -180,6 +180,15 @@ def pss_kb(pids):
     return sum(_status_kb(pid, "Pss", "smaps_rollup") for pid in pids)
 
 
+def uss_kb(pids):
+    """Sum of the unique set size over pids, in KiB: pages mapped by that
+    process alone (Private_Clean + Private_Dirty). Unlike PSS it does not
+    move when unrelated processes map the same libraries, so its growth is
+    the memory a new connection really adds. Needs root for other users'."""
+    return sum(_status_kb(pid, "Private_Clean", "smaps_rollup") +
+               _status_kb(pid, "Private_Dirty", "smaps_rollup") for pid in pids)
+
+
 def _raise_nofile(limit=None):
     """Raises this process's RLIMIT_NOFILE soft limit (to the hard limit by
     default). Returns the new soft limit."""
@@ -795,9 +804,11 @@ def environment():
                          "unknown CPU")
     except OSError:
         model = "unknown CPU"
-    return "%s, %d CPUs, Linux %s, Python %s, Dovecot %s" % (
-        model, os.cpu_count() or 1, os.uname().release, sys.version.split()[0],
-        dovecot_version())
+    load = "/".join("%.1f" % x for x in os.getloadavg())
+    return "%s, %d CPUs, Linux %s, Python %s, Dovecot %s; load average %s (1/5/15 min: " \
+        "anything besides the benchmark adds noise)" % (
+            model, os.cpu_count() or 1, os.uname().release, sys.version.split()[0],
+            dovecot_version(), load)
 
 
 def _fmt(v):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, USER, LineClient
+from conftest import MEMORY_BOUNDS, PASSWORD, USER, LineClient
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -61,7 +61,8 @@ def test_ten_megabyte_line(make_sandbox, daemon, port, expect):
     else:
         # Line protocols resynchronise at the next line end and carry on.
         assert c.line() in ("-ERR Log in first.", "250 2.0.0 OK")
-    assert sb.rss_kb(daemon) - rss_before < 8 * 1024
+    if MEMORY_BOUNDS:
+        assert sb.rss_kb(daemon) - rss_before < 8 * 1024
 
 
 def test_connection_flood_from_one_address(make_sandbox):
@@ -85,7 +86,8 @@ def test_connection_flood_from_one_address(make_sandbox):
     rss_growth = sb.rss_kb("imapd") - rss_before
     for s in socks:
         s.close()
-    assert rss_growth < 20 * 1024, rss_growth
+    if MEMORY_BOUNDS:
+        assert rss_growth < 20 * 1024, rss_growth
     assert "Too many connections from your address" in sb.log("imapd")
 
 
@@ -137,7 +139,8 @@ def test_client_that_never_reads(make_sandbox):
     other.line()
     assert other.cmd("b NOOP") == ["b OK NOOP completed."]
     growth = sb.rss_kb("imapd") - rss_before
-    assert growth < 8 * 1024, growth
+    if MEMORY_BOUNDS:
+        assert growth < 8 * 1024, growth
     c.close()
 
 
