@@ -52,14 +52,17 @@ static void protect_sasldb(const struct cli_ctx *ctx)
 	}
 }
 
-static int cmd_add(struct cli_ctx *ctx, int argc, char **argv)
+/* user add and user passwd: the same steps, except that add needs the user
+   to be new and records it in the directory too. */
+static int set_password_command(struct cli_ctx *ctx, int argc, char **argv, bool adding)
 {
+	const struct cli_command *self = &cli_user_commands[adding ? 0 : 1];
 	char *user;
 	const char *given;
 	if (parse_user_args(argc, argv, &user, &given) < 0)
-		return cli_usage(&cli_user_commands[0]);
+		return cli_usage(self);
 	const char *why;
-	if (store_user_name_check(user, &why) < 0) {
+	if (adding && store_user_name_check(user, &why) < 0) {
 		cli_error("invalid user name '%s': %s", user, why);
 		free(user);
 		return 2;
@@ -72,8 +75,9 @@ static int cmd_add(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	char *error = NULL;
 	char *pass = NULL;
-	if (store_user_exists(store, user) == STORE_OK) {
-		cli_error("user %s already exists", user);
+	bool exists = store_user_exists(store, user) == STORE_OK;
+	if (exists == adding) {
+		cli_error(adding ? "user %s already exists" : "no such user: %s", user);
 		status = 1;
 		goto out;
 	}
@@ -82,13 +86,13 @@ static int cmd_add(struct cli_ctx *ctx, int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	if (auth_set_password(user, pass, true, &error) < 0) {
+	if (auth_set_password(user, pass, adding, &error) < 0) {
 		cli_error("%s", error);
 		status = 1;
 		goto out;
 	}
 	protect_sasldb(ctx);
-	if (store_user_add(store, user, &error) < 0) {
+	if (adding && store_user_add(store, user, &error) < 0) {
 		cli_error("%s", error);
 		free(error);
 		error = NULL;
@@ -98,7 +102,7 @@ static int cmd_add(struct cli_ctx *ctx, int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	printf("added %s\n", user);
+	printf(adding ? "added %s\n" : "password changed for %s\n", user);
 out:
 	if (pass != NULL) {
 		OPENSSL_cleanse(pass, strlen(pass));
@@ -110,46 +114,14 @@ out:
 	return status;
 }
 
+static int cmd_add(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return set_password_command(ctx, argc, argv, true);
+}
+
 static int cmd_passwd(struct cli_ctx *ctx, int argc, char **argv)
 {
-	char *user;
-	const char *given;
-	if (parse_user_args(argc, argv, &user, &given) < 0)
-		return cli_usage(&cli_user_commands[1]);
-	struct store *store;
-	int status = cli_open_userdb(ctx, &store);
-	if (status != 0) {
-		free(user);
-		return status;
-	}
-	char *error = NULL;
-	char *pass = NULL;
-	if (store_user_exists(store, user) != STORE_OK) {
-		cli_error("no such user: %s", user);
-		status = 1;
-		goto out;
-	}
-	pass = cli_read_password(given);
-	if (pass == NULL) {
-		status = 2;
-		goto out;
-	}
-	if (auth_set_password(user, pass, false, &error) < 0) {
-		cli_error("%s", error);
-		status = 1;
-		goto out;
-	}
-	protect_sasldb(ctx);
-	printf("password changed for %s\n", user);
-out:
-	if (pass != NULL) {
-		OPENSSL_cleanse(pass, strlen(pass));
-		free(pass);
-	}
-	free(error);
-	free(user);
-	cli_close_userdb(&store);
-	return status;
+	return set_password_command(ctx, argc, argv, false);
 }
 
 static int cmd_del(struct cli_ctx *ctx, int argc, char **argv)

@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 from instances import (HOST, IO_TIMEOUT, BenchError, DovecotInstance, PetrelInstance,  # noqa: E402
@@ -273,8 +274,14 @@ def main():
     if args.iterations < 1 or args.idle < 0 or args.timeout <= 0:
         ap.error("--iterations must be >= 1, --idle >= 0, --timeout > 0")
 
-    # A plain `kill` of the benchmark still stops both servers.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # A plain `kill` (or run-all.sh's timeout) still stops both servers: the
+    # exit unwinds through their `with` blocks. Later TERMs are ignored so
+    # they cannot cut that cleanup short.
+    def on_term(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
     max_clients = max(2000, args.idle + 200)
     def start_petrel():
         return PetrelInstance(args.build_dir, max_clients=max_clients)

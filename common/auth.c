@@ -20,6 +20,8 @@ static struct {
 	char *mech_list;
 	char *sasldb_path;
 	bool allow_plaintext;
+	char *offered_secure;	/* space-separated names, as Cyrus lists them */
+	char *offered_insecure;
 } g;
 
 struct auth_session {
@@ -99,6 +101,57 @@ static const sasl_callback_t global_callbacks[] = {
 	{ SASL_CB_LIST_END, NULL, NULL },
 };
 
+bool auth_plaintext_allowed(bool secure)
+{
+	return secure || g.allow_plaintext;
+}
+
+static void apply_secprops(sasl_conn_t *conn, bool secure)
+{
+	sasl_security_properties_t props;
+	memset(&props, 0, sizeof(props));
+	/* No SASL security layers: TLS does that job. */
+	props.max_ssf = 0;
+	props.maxbufsize = 0;
+	props.security_flags = SASL_SEC_NOANONYMOUS;
+	if (!auth_plaintext_allowed(secure))
+		props.security_flags |= SASL_SEC_NOPLAINTEXT;
+	sasl_setprop(conn, SASL_SEC_PROPS, &props);
+}
+
+/* What a connection is offered depends only on whether plaintext is
+   allowed on it, so it is asked of Cyrus once. */
+static char *list_offered(bool secure)
+{
+	sasl_conn_t *conn = NULL;
+	if (sasl_server_new("petrel", NULL, NULL, NULL, NULL, NULL, 0, &conn) != SASL_OK)
+		return NULL;
+	apply_secprops(conn, secure);
+	const char *list = NULL;
+	unsigned len = 0;
+	int count = 0;
+	char *result = NULL;
+	if (sasl_listmech(conn, NULL, "", " ", "", &list, &len, &count) == SASL_OK)
+		result = count > 0 ? xstrndup(list, len) : xstrdup("");
+	sasl_dispose(&conn);
+	return result;
+}
+
+void auth_mechanisms(bool secure, struct buf *out, const char *prefix, const char *sep)
+{
+	const char *list = auth_plaintext_allowed(secure) ? g.offered_secure : g.offered_insecure;
+	if (list == NULL)
+		return;
+	char *copy = xstrdup(list);
+	char *save = NULL;
+	bool first = true;
+	for (char *m = strtok_r(copy, " ", &save); m != NULL; m = strtok_r(NULL, " ", &save)) {
+		buf_printf(out, "%s%s%s", first ? "" : sep, prefix, m);
+		first = false;
+	}
+	free(copy);
+}
+
 int auth_init(const struct settings *set, const char *app, char **error_r)
 {
 	if (g.initialised)
@@ -134,6 +187,14 @@ int auth_init(const struct settings *set, const char *app, char **error_r)
 		}
 	}
 	free(wanted);
+
+	g.offered_secure = list_offered(true);
+	g.offered_insecure = list_offered(false);
+	if (g.offered_secure == NULL || g.offered_insecure == NULL) {
+		*error_r = xstrdup("cannot list Cyrus SASL mechanisms");
+		auth_deinit();
+		return -1;
+	}
 	return 0;
 }
 
@@ -143,20 +204,9 @@ void auth_deinit(void)
 		sasl_server_done();
 	free(g.mech_list);
 	free(g.sasldb_path);
+	free(g.offered_secure);
+	free(g.offered_insecure);
 	memset(&g, 0, sizeof(g));
-}
-
-static void apply_secprops(struct auth_session *s)
-{
-	sasl_security_properties_t props;
-	memset(&props, 0, sizeof(props));
-	/* No SASL security layers: TLS does that job. */
-	props.max_ssf = 0;
-	props.maxbufsize = 0;
-	props.security_flags = SASL_SEC_NOANONYMOUS;
-	if (!auth_plaintext_allowed(s))
-		props.security_flags |= SASL_SEC_NOPLAINTEXT;
-	sasl_setprop(s->conn, SASL_SEC_PROPS, &props);
 }
 
 struct auth_session *auth_session_create(const char *service, const char *hostname,
@@ -172,7 +222,7 @@ struct auth_session *auth_session_create(const char *service, const char *hostna
 		free(s);
 		return NULL;
 	}
-	apply_secprops(s);
+	apply_secprops(s->conn, secure);
 	return s;
 }
 
@@ -185,30 +235,6 @@ void auth_session_destroy(struct auth_session **sp)
 	free(s->user);
 	free(s);
 	*sp = NULL;
-}
-
-void auth_session_set_secure(struct auth_session *s, bool secure)
-{
-	s->secure = secure;
-	apply_secprops(s);
-}
-
-bool auth_plaintext_allowed(const struct auth_session *s)
-{
-	return s->secure || g.allow_plaintext;
-}
-
-void auth_mechanisms(struct auth_session *s, struct buf *out, const char *prefix, const char *sep)
-{
-	const char *list = NULL;
-	unsigned len = 0;
-	int count = 0;
-	/* Cyrus joins with `sep` and puts `prefix` before each but the first. */
-	char *joined = xasprintf("%s%s", sep, prefix);
-	if (sasl_listmech(s->conn, NULL, prefix, joined, "", &list, &len, &count) == SASL_OK &&
-	    count > 0)
-		buf_append(out, list, len);
-	free(joined);
 }
 
 static bool is_plaintext_mech(const char *mech)
@@ -254,7 +280,7 @@ enum auth_result auth_start(struct auth_session *s, const char *mech, const stru
 			    struct span *challenge_r)
 {
 	s->detail[0] = '\0';
-	if (is_plaintext_mech(mech) && !auth_plaintext_allowed(s))
+	if (is_plaintext_mech(mech) && !auth_plaintext_allowed(s->secure))
 		return AUTH_PLAINTEXT_DISALLOWED;
 	const char *out = NULL;
 	unsigned outlen = 0;
@@ -277,7 +303,7 @@ enum auth_result auth_step(struct auth_session *s, struct span response, struct 
 enum auth_result auth_check_password(struct auth_session *s, const char *user, struct span pass)
 {
 	s->detail[0] = '\0';
-	if (!auth_plaintext_allowed(s))
+	if (!auth_plaintext_allowed(s->secure))
 		return AUTH_PLAINTEXT_DISALLOWED;
 	if (strlen(user) == 0 || pass.len == 0 || memchr(pass.ptr, '\0', pass.len) != NULL) {
 		snprintf(s->detail, sizeof(s->detail), "empty user or password");

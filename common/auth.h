@@ -43,19 +43,22 @@ enum auth_result {
 };
 
 /* service: "imap", "pop", "lmtp" (Cyrus's service names). local/remote are
-   "ip;port" or "". Returns NULL with *error_r on failure. */
+   "ip;port" or "". `secure` is fixed for the session's life: a connection
+   that upgrades to TLS must destroy its session and make a new one (RFC
+   3501 6.2.1: nothing from before TLS carries over). Returns NULL with
+   *error_r on failure. */
 struct auth_session *auth_session_create(const char *service, const char *hostname,
 					 const char *local, const char *remote, bool secure,
 					 char **error_r);
 void auth_session_destroy(struct auth_session **s);
-/* After STARTTLS: plaintext mechanisms become available. */
-void auth_session_set_secure(struct auth_session *s, bool secure);
-bool auth_plaintext_allowed(const struct auth_session *s);
+/* Whether plaintext mechanisms and LOGIN/USER+PASS may be used on a
+   connection that is (not) protected by TLS. */
+bool auth_plaintext_allowed(bool secure);
 
-/* Appends the mechanisms offered now, each as prefix+NAME, separated by sep:
-   ("AUTH=", " ") gives "AUTH=PLAIN AUTH=SCRAM-SHA-256". */
-void auth_mechanisms(struct auth_session *s, struct buf *out, const char *prefix,
-		     const char *sep);
+/* Appends the mechanisms offered on such a connection, each as prefix+NAME,
+   separated by sep: ("AUTH=", " ") gives "AUTH=PLAIN AUTH=SCRAM-SHA-256".
+   Computed once per process, so listing capabilities needs no session. */
+void auth_mechanisms(bool secure, struct buf *out, const char *prefix, const char *sep);
 
 /* Starts an exchange. initial: the client's initial response, or NULL if it
    sent none (an empty one is a span of length 0). On AUTH_CONTINUE the

@@ -64,6 +64,10 @@ int base64_decode(struct buf *out, struct span text)
 		}
 		uint32_t n = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
 			     (uint32_t)v[3];
+		/* RFC 4648 3.5: the bits below the last full byte must be zero,
+		   so every byte string has exactly one encoding. */
+		if ((pad == 1 && (n & 0xff) != 0) || (pad == 2 && (n & 0xffff) != 0))
+			return -1;
 		uint8_t bytes[3] = { (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
 		if (buf_append(out, bytes, (size_t)(3 - pad)) < 0)
 			return -1;

@@ -6,8 +6,9 @@
 
 /* Appends the encoding of data to out. Returns 0, or -1 past out->max. */
 int base64_encode(struct buf *out, struct span data);
-/* Appends the decoded bytes to out. Padding is required; whitespace and
-   any other character is an error. Returns 0 or -1. */
+/* Appends the decoded bytes to out. Only the canonical encoding is
+   accepted: padding is required, the unused bits before it must be zero,
+   and whitespace or any other character is an error. Returns 0 or -1. */
 int base64_decode(struct buf *out, struct span text);
 
 #endif

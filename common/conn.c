@@ -182,6 +182,36 @@ void conn_printf(struct conn *c, const char *fmt, ...)
 	free(big);
 }
 
+void conn_vline(struct conn *c, struct span prefix, const char *fmt, va_list ap)
+{
+	struct buf line = BUF_INIT;
+	buf_append(&line, prefix.ptr, prefix.len);
+	buf_vprintf(&line, fmt, ap);
+	buf_append(&line, "\r\n", 2);
+	conn_write(c, line.data, line.len);
+	buf_free(&line);
+}
+
+void conn_process_lines(struct conn *c, void (*on_line)(struct conn *c, struct span line),
+			void (*on_too_long)(struct conn *c))
+{
+	struct reader_item item;
+	while (!c->busy && !conn_is_closing(c) && !conn_output_full(c)) {
+		switch (reader_next(&c->reader, &item)) {
+		case READER_NEED_MORE:
+			return;
+		case READER_LINE_TOO_LONG:
+			on_too_long(c);
+			break;
+		case READER_LITERAL:
+			abort(); /* literals are off for line protocols */
+		case READER_LINE:
+			on_line(c, item.data);
+			break;
+		}
+	}
+}
+
 bool conn_output_full(const struct conn *c)
 {
 	return outq_pending(&c->out) + c->tls_plain.len >= high_water(c);

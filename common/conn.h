@@ -25,6 +25,7 @@
 #ifndef PETREL_COMMON_CONN_H
 #define PETREL_COMMON_CONN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,13 +69,16 @@ enum conn_state {
 	CONN_STATE_CLOSED,
 };
 
+/* A stream handle of either kind, as connections and listeners hold one. */
+union stream_handle {
+	uv_handle_t handle;
+	uv_stream_t stream;
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+};
+
 struct conn {
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
+	union stream_handle h;
 	uv_timer_t timer;
 	struct server *srv;
 	const struct listener *listener;
@@ -116,6 +120,17 @@ struct conn {
 void conn_write(struct conn *c, const void *data, size_t len);
 void conn_write_str(struct conn *c, const char *s);
 void conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One protocol reply line: prefix (e.g. "a1 OK ", "+OK ", "250 2.0.0 "), the
+   formatted text, CRLF. */
+void conn_vline(struct conn *c, struct span prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+/* For line protocols without literals (POP3, LMTP): hands each complete
+   line to on_line until the reader needs more input, the output is full,
+   or the protocol went busy or closed; an oversized line (already dropped
+   by the reader) goes to on_too_long. Call it from ready(). */
+void conn_process_lines(struct conn *c, void (*on_line)(struct conn *c, struct span line),
+			void (*on_too_long)(struct conn *c));
 /* True while the output queue is above the high-water mark: a streaming
    command should stop producing and wait for ready(). */
 bool conn_output_full(const struct conn *c);

@@ -6,8 +6,11 @@
 #include "common/base64.h"
 #include "common/server.h"
 
-struct auth_session *login_auth_session(struct conn *c, const char *service)
+struct auth_session *login_auth_session(struct conn *c, struct auth_session **slot,
+					const char *service)
 {
+	if (*slot != NULL)
+		return *slot;
 	char local[80], remote[80];
 	conn_sasl_addrs(c, local, sizeof(local), remote, sizeof(remote));
 	char *error = NULL;
@@ -17,6 +20,7 @@ struct auth_session *login_auth_session(struct conn *c, const char *service)
 		log_error(&c->log, "auth_unavailable", "error=\"%s\"", error);
 		free(error);
 	}
+	*slot = auth;
 	return auth;
 }
 

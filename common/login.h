@@ -10,10 +10,12 @@
 #include "common/auth.h"
 #include "common/conn.h"
 
-/* The SASL session for a new connection: its addresses, and whether it is
-   already protected (implicit TLS, local socket). NULL (logged) if Cyrus
-   cannot give one. `service` is Cyrus's name: "imap", "pop". */
-struct auth_session *login_auth_session(struct conn *c, const char *service);
+/* The connection's SASL session, made on first use (most connections that
+   sit idle before login never need one) with the connection's addresses and
+   TLS state. NULL (logged) if Cyrus cannot give one. `service` is Cyrus's
+   name: "imap", "pop". */
+struct auth_session *login_auth_session(struct conn *c, struct auth_session **slot,
+					const char *service);
 
 /* Counts the connection against the user's limit, clears the client
    address's failure record and logs the login. Returns 0, or -1 if the user

@@ -39,12 +39,7 @@ struct service {
 };
 
 struct listener {
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
+	union stream_handle h;
 	struct server *srv;
 	struct listen_addr addr;
 	int fd;

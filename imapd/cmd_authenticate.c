@@ -63,6 +63,10 @@ void cmd_authenticate(struct imap_session *s, const struct imap_command_line *cm
 		imap_bad_command(s);
 		return;
 	}
+	if (login_auth_session(&s->conn, &s->auth, "imap") == NULL) {
+		imap_tagged(s, cmd->tag, "NO", "[UNAVAILABLE] Authentication is not available now.");
+		return;
+	}
 	free(s->auth_tag);
 	free(s->auth_mech);
 	s->auth_tag = span_strdup(cmd->tag);

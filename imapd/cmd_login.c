@@ -22,6 +22,8 @@ void imap_login_done(struct imap_session *s, struct span tag, const char *mech)
 		imap_tagged(s, tag, "NO", "[LIMIT] Too many connections for this user.");
 		return;
 	}
+	/* Logged in for good: the SASL session has done its job. */
+	auth_session_destroy(&s->auth);
 	const struct settings *set = &s->conn.srv->set;
 	s->state = IMAP_STATE_AUTHENTICATED;
 	s->auth_failures = 0;
@@ -66,7 +68,7 @@ void cmd_login(struct imap_session *s, const struct imap_command_line *cmd)
 		imap_bad_command(s);
 		return;
 	}
-	if (!auth_plaintext_allowed(s->auth)) {
+	if (!auth_plaintext_allowed(conn_is_secure(&s->conn))) {
 		/* RFC 3501 6.2.3: LOGINDISABLED means a tagged NO. */
 		imap_tagged(s, cmd->tag, "NO",
 			    "[PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure "
@@ -78,6 +80,10 @@ void cmd_login(struct imap_session *s, const struct imap_command_line *cmd)
 	if (user == NULL || memchr(pass->str.ptr, '\0', pass->str.len) != NULL) {
 		imap_tagged(s, cmd->tag, "BAD", "NUL in user name or password.");
 		imap_bad_command(s);
+		return;
+	}
+	if (login_auth_session(&s->conn, &s->auth, "imap") == NULL) {
+		imap_tagged(s, cmd->tag, "NO", "[UNAVAILABLE] Authentication is not available now.");
 		return;
 	}
 	char *lower = xstrdup(user);

@@ -20,5 +20,6 @@ void cmd_starttls(struct imap_session *s, const struct imap_command_line *cmd)
 	/* The reply above goes out in plaintext; everything after is TLS, and
 	   anything the client pipelined behind STARTTLS is thrown away. */
 	conn_starttls(&s->conn);
-	auth_session_set_secure(s->auth, true);
+	/* A SASL session begun before TLS must not carry over. */
+	auth_session_destroy(&s->auth);
 }

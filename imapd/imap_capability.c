@@ -12,12 +12,11 @@ void imap_capability(struct imap_session *s, struct buf *out)
 	/* RFC 3501 6.2.1: no STARTTLS once TLS is up. */
 	if (conn_tls_available(&s->conn) && !conn_is_secure(&s->conn))
 		buf_append_str(out, " STARTTLS");
-	if (s->auth == NULL)
-		return;
-	if (!auth_plaintext_allowed(s->auth))
+	bool secure = conn_is_secure(&s->conn);
+	if (!auth_plaintext_allowed(secure))
 		buf_append_str(out, " LOGINDISABLED");
 	struct buf mechs = BUF_INIT;
-	auth_mechanisms(s->auth, &mechs, "AUTH=", " ");
+	auth_mechanisms(secure, &mechs, "AUTH=", " ");
 	if (mechs.len > 0) {
 		buf_append_str(out, " ");
 		buf_append(out, mechs.data, mechs.len);

@@ -15,29 +15,22 @@ static const struct imap_parse_limits parse_limits = { .max_depth = 100, .max_ar
 
 void imap_tagged(struct imap_session *s, struct span tag, const char *status, const char *fmt, ...)
 {
-	struct buf line = BUF_INIT;
-	buf_append(&line, tag.ptr, tag.len);
-	buf_printf(&line, " %s ", status);
+	struct buf prefix = BUF_INIT;
+	buf_append(&prefix, tag.ptr, tag.len);
+	buf_printf(&prefix, " %s ", status);
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vprintf(&line, fmt, ap);
+	conn_vline(&s->conn, buf_span(&prefix), fmt, ap);
 	va_end(ap);
-	buf_append_str(&line, "\r\n");
-	conn_write(&s->conn, line.data, line.len);
-	buf_free(&line);
+	buf_free(&prefix);
 }
 
 void imap_untagged(struct imap_session *s, const char *fmt, ...)
 {
-	struct buf line = BUF_INIT;
-	buf_append_str(&line, "* ");
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vprintf(&line, fmt, ap);
+	conn_vline(&s->conn, SPAN_LIT("* "), fmt, ap);
 	va_end(ap);
-	buf_append_str(&line, "\r\n");
-	conn_write(&s->conn, line.data, line.len);
-	buf_free(&line);
 }
 
 void imap_bad_command(struct imap_session *s)
@@ -218,12 +211,6 @@ static void imap_open(struct conn *c)
 	struct imap_session *s = imap_session(c);
 	buf_init(&s->cmd, 0);
 	arena_init(&s->arena, 1024);
-	s->auth = login_auth_session(c, "imap");
-	if (s->auth == NULL) {
-		imap_untagged(s, "BYE [UNAVAILABLE] Server error, try again later.");
-		conn_close(c);
-		return;
-	}
 	struct buf caps = BUF_INIT;
 	imap_capability(s, &caps);
 	imap_untagged(s, "OK [CAPABILITY %s] Petrel ready.", buf_cstr(&caps));

@@ -1,6 +1,7 @@
 #include "lmtpd/lmtp_session.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,15 +29,12 @@ const struct lmtp_command *lmtp_command_find(struct span name)
 
 void lmtp_reply(struct lmtp_session *s, const char *codes, const char *fmt, ...)
 {
-	struct buf line = BUF_INIT;
-	buf_printf(&line, "%s ", codes);
+	char prefix[32];
+	int n = snprintf(prefix, sizeof(prefix), "%s ", codes);
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vprintf(&line, fmt, ap);
+	conn_vline(&s->conn, span_make(prefix, (size_t)n), fmt, ap);
 	va_end(ap);
-	buf_append_str(&line, "\r\n");
-	conn_write(&s->conn, line.data, line.len);
-	buf_free(&line);
 }
 
 void lmtp_bad_command(struct lmtp_session *s)
@@ -72,26 +70,21 @@ static void dispatch(struct lmtp_session *s, struct span line)
 	cmd->run(s, args);
 }
 
+static void lmtp_line(struct conn *c, struct span line)
+{
+	dispatch(lmtp_session(c), line);
+}
+
+static void lmtp_line_too_long(struct conn *c)
+{
+	/* RFC 5321 4.5.3.1.4 */
+	lmtp_reply(lmtp_session(c), "500 5.5.2", "Line too long.");
+	lmtp_bad_command(lmtp_session(c));
+}
+
 static void lmtp_ready(struct conn *c)
 {
-	struct lmtp_session *s = lmtp_session(c);
-	struct reader_item item;
-	while (!c->busy && !conn_is_closing(c) && !conn_output_full(c)) {
-		switch (reader_next(&c->reader, &item)) {
-		case READER_NEED_MORE:
-			return;
-		case READER_LINE_TOO_LONG:
-			/* RFC 5321 4.5.3.1.4 */
-			lmtp_reply(s, "500 5.5.2", "Line too long.");
-			lmtp_bad_command(s);
-			break;
-		case READER_LITERAL:
-			abort(); /* LMTP has no literals; the reader never makes one */
-		case READER_LINE:
-			dispatch(s, item.data);
-			break;
-		}
-	}
+	conn_process_lines(c, lmtp_line, lmtp_line_too_long);
 }
 
 static void lmtp_open(struct conn *c)

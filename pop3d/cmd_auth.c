@@ -20,10 +20,11 @@ void pop3_cmd_capa(struct pop3_session *s, struct span args)
 	struct buf out = BUF_INIT;
 	buf_append_str(&out, "+OK Capability list follows\r\n");
 	if (s->state == POP3_STATE_AUTHORIZATION) {
-		if (auth_plaintext_allowed(s->auth))
+		bool secure = conn_is_secure(&s->conn);
+		if (auth_plaintext_allowed(secure))
 			buf_append_str(&out, "USER\r\n");
 		struct buf mechs = BUF_INIT;
-		auth_mechanisms(s->auth, &mechs, "", " ");
+		auth_mechanisms(secure, &mechs, "", " ");
 		if (mechs.len > 0)
 			buf_printf(&out, "SASL %s\r\n", buf_cstr(&mechs));
 		buf_free(&mechs);
@@ -57,12 +58,12 @@ void pop3_cmd_stls(struct pop3_session *s, struct span args)
 	free(s->user);
 	s->user = NULL;
 	conn_starttls(&s->conn);
-	auth_session_set_secure(s->auth, true);
+	auth_session_destroy(&s->auth);
 }
 
 void pop3_cmd_user(struct pop3_session *s, struct span args)
 {
-	if (!auth_plaintext_allowed(s->auth)) {
+	if (!auth_plaintext_allowed(conn_is_secure(&s->conn))) {
 		pop3_err(s, PLAINTEXT_REFUSED);
 		return;
 	}
@@ -90,6 +91,7 @@ void pop3_login_done(struct pop3_session *s, const char *mech)
 		pop3_err(s, "[SYS/TEMP] Too many connections for this user.");
 		return;
 	}
+	auth_session_destroy(&s->auth);
 	s->state = POP3_STATE_TRANSACTION;
 	s->auth_failures = 0;
 	conn_set_timeout(&s->conn, s->conn.srv->set.pop3.idle_timeout_ms, false);
@@ -116,13 +118,17 @@ void pop3_login_failed(struct pop3_session *s, const char *mech, const char *use
 
 void pop3_cmd_pass(struct pop3_session *s, struct span args)
 {
-	if (!auth_plaintext_allowed(s->auth)) {
+	if (!auth_plaintext_allowed(conn_is_secure(&s->conn))) {
 		pop3_err(s, PLAINTEXT_REFUSED);
 		return;
 	}
 	if (s->user == NULL) {
 		pop3_err(s, "Send USER first.");
 		pop3_bad_command(s);
+		return;
+	}
+	if (login_auth_session(&s->conn, &s->auth, "pop") == NULL) {
+		pop3_err(s, "[SYS/TEMP] Authentication is not available now.");
 		return;
 	}
 	/* RFC 1939: the password is the rest of the line, spaces included. */
@@ -179,7 +185,7 @@ void pop3_cmd_auth(struct pop3_session *s, struct span args)
 	if (args.len == 0) {
 		/* Pre-RFC 5034 clients ask for the list this way. */
 		struct buf mechs = BUF_INIT;
-		auth_mechanisms(s->auth, &mechs, "", "\r\n");
+		auth_mechanisms(conn_is_secure(&s->conn), &mechs, "", "\r\n");
 		struct buf out = BUF_INIT;
 		buf_append_str(&out, "+OK\r\n");
 		if (mechs.len > 0)
@@ -194,6 +200,10 @@ void pop3_cmd_auth(struct pop3_session *s, struct span args)
 	if (memchr(args.ptr, ' ', args.len) != NULL || memchr(mech.ptr, '\0', mech.len) != NULL) {
 		pop3_err(s, "Expected: AUTH mechanism [initial-response].");
 		pop3_bad_command(s);
+		return;
+	}
+	if (login_auth_session(&s->conn, &s->auth, "pop") == NULL) {
+		pop3_err(s, "[SYS/TEMP] Authentication is not available now.");
 		return;
 	}
 	free(s->auth_mech);

@@ -36,21 +36,11 @@ const struct pop3_command *pop3_command_find(struct span name)
 	return NULL;
 }
 
-static void reply(struct pop3_session *s, const char *status, const char *fmt, va_list ap)
-{
-	struct buf line = BUF_INIT;
-	buf_append_str(&line, status);
-	buf_vprintf(&line, fmt, ap);
-	buf_append_str(&line, "\r\n");
-	conn_write(&s->conn, line.data, line.len);
-	buf_free(&line);
-}
-
 void pop3_ok(struct pop3_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	reply(s, "+OK ", fmt, ap);
+	conn_vline(&s->conn, SPAN_LIT("+OK "), fmt, ap);
 	va_end(ap);
 }
 
@@ -58,7 +48,7 @@ void pop3_err(struct pop3_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	reply(s, "-ERR ", fmt, ap);
+	conn_vline(&s->conn, SPAN_LIT("-ERR "), fmt, ap);
 	va_end(ap);
 }
 
@@ -101,40 +91,29 @@ static void dispatch(struct pop3_session *s, struct span line)
 	cmd->run(s, args);
 }
 
-static void pop3_ready(struct conn *c)
+static void pop3_line(struct conn *c, struct span line)
 {
 	struct pop3_session *s = pop3_session(c);
-	struct reader_item item;
-	while (!c->busy && !conn_is_closing(c) && !conn_output_full(c)) {
-		switch (reader_next(&c->reader, &item)) {
-		case READER_NEED_MORE:
-			return;
-		case READER_LINE_TOO_LONG:
-			pop3_err(s, "Line too long.");
-			pop3_bad_command(s);
-			break;
-		case READER_LITERAL:
-			abort(); /* POP3 has no literals; the reader never makes one */
-		case READER_LINE:
-			if (s->auth_waiting)
-				pop3_auth_continue(s, item.data);
-			else
-				dispatch(s, item.data);
-			break;
-		}
-	}
+	if (s->auth_waiting)
+		pop3_auth_continue(s, line);
+	else
+		dispatch(s, line);
+}
+
+static void pop3_line_too_long(struct conn *c)
+{
+	pop3_err(pop3_session(c), "Line too long.");
+	pop3_bad_command(pop3_session(c));
+}
+
+static void pop3_ready(struct conn *c)
+{
+	conn_process_lines(c, pop3_line, pop3_line_too_long);
 }
 
 static void pop3_open(struct conn *c)
 {
-	struct pop3_session *s = pop3_session(c);
-	s->auth = login_auth_session(c, "pop");
-	if (s->auth == NULL) {
-		pop3_err(s, "[SYS/TEMP] Server error, try again later.");
-		conn_close(c);
-		return;
-	}
-	pop3_ok(s, "Petrel ready.");
+	pop3_ok(pop3_session(c), "Petrel ready.");
 }
 
 static void pop3_timeout(struct conn *c)

@@ -21,7 +21,6 @@ Every wait in this module is bounded; a failure to start raises BenchError
 carrying the daemon's own error output.
 """
 
-import errno
 import grp
 import imaplib
 import os
@@ -272,8 +271,9 @@ def _run(argv, timeout=30.0, **kw):
 
 
 def _child_setup():
-    # Daemons get their own session (a Ctrl-C on the benchmark does not hit
-    # them half-way; stop() does) and the highest descriptor limit allowed.
+    # Runs in each daemon before exec: the highest descriptor limit allowed.
+    # (Popen's start_new_session keeps a Ctrl-C on the benchmark from hitting
+    # the daemons half-way; stop() ends them.)
     _raise_nofile()
 
 
@@ -760,7 +760,10 @@ def read_line(sock, timeout=IO_TIMEOUT, limit=8192):
     while not data.endswith(b"\r\n"):
         if time.monotonic() > deadline:
             raise socket.timeout("no complete line within %.0fs" % timeout)
-        chunk = sock.recv(1 if len(data) < limit else 0)
+        if len(data) >= limit:
+            raise ConnectionError("line longer than %d bytes: %r" % (limit, data[:100]))
+        # One byte at a time: nothing after the line is consumed.
+        chunk = sock.recv(1)
         if not chunk:
             raise ConnectionError("connection closed after %r" % data[:100])
         data += chunk

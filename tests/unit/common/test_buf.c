@@ -75,7 +75,9 @@ static void test_base64(void **state)
 	check_roundtrip("\x01\x02\xff", "AQL/");
 
 	static const char *const bad[] = { "Zg", "Zg=", "Z===", "Zg=a", "Zm9v Zg==", "Zm9v\r\n",
-					   "Zg==Zg==", "Zm9*", "====" };
+					   "Zg==Zg==", "Zm9*", "====",
+					   /* non-zero bits before the padding (found by fuzzing) */
+					   "Zm3=", "Z8m=", "Zh==" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct buf b = BUF_INIT;
 		if (base64_decode(&b, span_cstr(bad[i])) == 0)
