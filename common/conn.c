@@ -20,6 +20,7 @@
 
 static void update_reading(struct conn *c);
 static void start_writing(struct conn *c);
+static void schedule_ready(struct conn *c);
 static void begin_close(struct conn *c);
 
 static inline bool is_unix(const struct conn *c)
@@ -235,15 +236,17 @@ static void write_cb(uv_write_t *req, int status)
 		conn_unref(c);
 		return;
 	}
-	bool was_full = conn_output_full(c);
 	outq_consume(&c->out, c->write_bytes);
 	c->write_bytes = 0;
 	touch(c);
 	start_writing(c);
-	if (c->state == CONN_STATE_OPEN && was_full &&
-	    outq_pending(&c->out) <= high_water(c) / 2) {
+	/* Hysteresis: blocked at the high-water mark, resumed at half of it,
+	   so a slow reader does not make us flip on every write. */
+	if (c->state == CONN_STATE_OPEN && c->output_blocked &&
+	    outq_pending(&c->out) + c->tls_plain.len <= high_water(c) / 2) {
+		c->output_blocked = false;
 		update_reading(c);
-		conn_set_busy(c, c->busy); /* schedules ready() if not busy */
+		schedule_ready(c);
 	}
 	conn_unref(c);
 }
@@ -452,7 +455,18 @@ static void call_ready(struct conn *c)
 	if (c->tls != NULL && !tls_conn_handshake_done(c->tls))
 		return;
 	c->srv->svc->handler->ready(c);
+	/* The protocol stops producing at the high-water mark even with input
+	   left in the reader. If flushing drains the queue at once there will
+	   be no write callback to wake it, so wake it here; otherwise the write
+	   callback does, once the queue is down to half. */
+	bool stopped_for_output = conn_output_full(c);
 	conn_flush(c);
+	if (stopped_for_output && c->state == CONN_STATE_OPEN) {
+		if (conn_output_full(c))
+			c->output_blocked = true;
+		else
+			schedule_ready(c);
+	}
 	update_reading(c);
 }
 
@@ -489,10 +503,12 @@ static void update_reading(struct conn *c)
 		want = true;
 		break;
 	case CONN_STATE_OPEN:
+		if (conn_output_full(c))
+			c->output_blocked = true;
 		/* During a STARTTLS handshake we must read whatever the protocol
 		   is doing. */
 		want = (c->tls != NULL && !tls_conn_handshake_done(c->tls)) ||
-		       (!c->busy && !conn_output_full(c));
+		       (!c->busy && !c->output_blocked);
 		break;
 	default:
 		want = false;

@@ -109,6 +109,7 @@ struct conn {
 	bool reading;
 	bool writing;
 	bool busy;
+	bool output_blocked;		  /* hit the high-water mark; waiting to drain to half */
 	bool ready_queued;
 	bool tls_upgrade;		  /* STARTTLS handshake in progress */
 	bool ip_counted;

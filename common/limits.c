@@ -131,6 +131,7 @@ void auth_penalty_init(struct auth_penalty *p, uint64_t base_ms, uint64_t max_ms
 	p->base_ms = base_ms;
 	p->max_ms = max_ms < base_ms ? base_ms : max_ms;
 	p->window_ms = window_ms;
+	p->max_entries = AUTH_PENALTY_MAX_ENTRIES;
 }
 
 void auth_penalty_deinit(struct auth_penalty *p)
@@ -141,7 +142,14 @@ void auth_penalty_deinit(struct auth_penalty *p)
 uint64_t auth_penalty_failure(struct auth_penalty *p, const void *key, size_t keylen,
 			      uint64_t now_ms)
 {
-	struct count_entry *e = count_table_get(&p->by_ip, key, keylen, true);
+	struct count_entry *e = count_table_get(&p->by_ip, key, keylen, false);
+	if (e == NULL) {
+		/* Someone failing from very many addresses must not grow the
+		   table without bound; they get the full penalty instead. */
+		if (p->by_ip.entries >= p->max_entries)
+			return p->max_ms;
+		e = count_table_get(&p->by_ip, key, keylen, true);
+	}
 	if (e->count > 0 && now_ms - e->stamp > p->window_ms)
 		e->count = 0;
 	if (e->count < 64)

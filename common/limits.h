@@ -56,7 +56,10 @@ void conn_limits_remove(struct count_table *t, const void *key, size_t keylen);
 struct auth_penalty {
 	struct count_table by_ip;
 	uint64_t base_ms, max_ms, window_ms;
+	size_t max_entries; /* when full, unknown addresses get max_ms */
 };
+
+#define AUTH_PENALTY_MAX_ENTRIES 100000
 
 void auth_penalty_init(struct auth_penalty *p, uint64_t base_ms, uint64_t max_ms,
 		       uint64_t window_ms);

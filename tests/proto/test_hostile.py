@@ -166,3 +166,31 @@ def test_tls_garbage_on_implicit_port(make_sandbox):
     assert "TLS" in sb.log("imapd")
     good = LineClient(sb.ports["imaps"], tls=True)
     assert good.line().startswith("* OK ")
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_late_reader_gets_every_response(make_sandbox, tls):
+    """Backpressure must resume: a client that pipelines far more than the
+    output buffer holds, reading only afterwards (and slowly), still gets
+    every response, in order."""
+    sb = make_sandbox({("limits", "output_buffer_size"): "16k"}).start("imapd")
+    c = LineClient(sb.ports["imaps" if tls else "imap"], tls=tls, timeout=30)
+    c.line()
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    n = 20000
+    done = threading.Event()
+
+    def writer():
+        for i in range(0, n, 500):
+            c.sock.sendall("".join("t%d NOOP\r\n" % k for k in range(i, i + 500)).encode())
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(1.0)  # let the server hit the high-water mark and stop reading
+    for k in range(n):
+        if k % 2000 == 0:
+            time.sleep(0.05)  # read in bursts, slower than the server writes
+        assert c.line() == "t%d OK NOOP completed." % k
+    t.join(30)
+    assert done.is_set()

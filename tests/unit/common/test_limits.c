@@ -64,6 +64,17 @@ static void test_penalty(void **state)
 	assert_int_equal(p.by_ip.entries, 0);
 	auth_penalty_deinit(&p);
 
+	/* A full table gives unknown addresses the maximum, and grows no more. */
+	auth_penalty_init(&p, 100, 1000, 60000);
+	p.max_entries = 3;
+	assert_int_equal(auth_penalty_failure(&p, "a", 1, 0), 100);
+	assert_int_equal(auth_penalty_failure(&p, "b", 1, 0), 100);
+	assert_int_equal(auth_penalty_failure(&p, "c", 1, 0), 100);
+	assert_int_equal(auth_penalty_failure(&p, "d", 1, 0), 1000);
+	assert_int_equal(p.by_ip.entries, 3);
+	assert_int_equal(auth_penalty_failure(&p, "a", 1, 1), 200); /* known ones still count */
+	auth_penalty_deinit(&p);
+
 	/* Zero base: no delay at all. */
 	auth_penalty_init(&p, 0, 0, 1000);
 	assert_int_equal(auth_penalty_failure(&p, ip, 7, 0), 0);
