@@ -165,7 +165,9 @@ static int cmd_list(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_usage(&cli_user_commands[3]);
 	struct store *store;
 	char *error = NULL;
-	if (store_open(ctx->set.server.data_dir, &store, &error) < 0) {
+	struct store_options opts;
+	store_options_from_settings(&opts, &ctx->set, "petrelctl", false);
+	if (store_open(&opts, &store, &error) < 0) {
 		cli_error("%s", error);
 		free(error);
 		return 1;

@@ -15,7 +15,9 @@
 int cli_open_userdb(struct cli_ctx *ctx, struct store **store_r)
 {
 	char *error = NULL;
-	if (store_open(ctx->set.server.data_dir, store_r, &error) < 0) {
+	struct store_options opts;
+	store_options_from_settings(&opts, &ctx->set, "petrelctl", false);
+	if (store_open(&opts, store_r, &error) < 0) {
 		cli_error("%s", error);
 		free(error);
 		return 1;

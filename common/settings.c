@@ -75,6 +75,9 @@ const struct config_option settings_options[] = {
 	OPT_RANGE("limits", limits.max_bad_commands, "max_bad_commands", CONFIG_UINT, "10", 1,
 		  1000),
 
+	OPT("quota", quota.storage, "storage", CONFIG_SIZE, "0"),
+	OPT("quota", quota.messages, "messages", CONFIG_UINT, "0"),
+
 	SERVICE_OPTS("imap", imap, "*:143, [::]:143", "*:993, [::]:993", "30m"),
 	SERVICE_OPTS("pop3", pop3, "*:110, [::]:110", "*:995, [::]:995", "10m"),
 	SERVICE_OPTS("lmtp", lmtp, "unix:/run/petrel/lmtp", "", "5m"),

@@ -62,6 +62,10 @@ struct settings {
 		uint64_t output_buffer_size;
 		unsigned int max_bad_commands;
 	} limits;
+	struct {
+		uint64_t storage;  /* default per-user limit in bytes; 0 = unlimited */
+		unsigned int messages;
+	} quota;
 	struct service_settings imap;
 	struct service_settings pop3;
 	struct service_settings lmtp;

@@ -17,7 +17,9 @@ static int imap_init(struct server *srv, char **error_r)
 {
 	if (auth_init(&srv->set, "petrel", error_r) < 0)
 		return -1;
-	if (store_open(srv->set.server.data_dir, &imapd.store, error_r) < 0)
+	struct store_options opts;
+	store_options_from_settings(&opts, &srv->set, "imapd", true);
+	if (store_open(&opts, &imapd.store, error_r) < 0)
 		return -1;
 	srv->proto = &imapd;
 	return 0;

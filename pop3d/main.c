@@ -15,7 +15,9 @@ static int pop3_init(struct server *srv, char **error_r)
 {
 	if (auth_init(&srv->set, "petrel", error_r) < 0)
 		return -1;
-	if (store_open(srv->set.server.data_dir, &pop3d.store, error_r) < 0)
+	struct store_options opts;
+	store_options_from_settings(&opts, &srv->set, "pop3d", true);
+	if (store_open(&opts, &pop3d.store, error_r) < 0)
 		return -1;
 	srv->proto = &pop3d;
 	return 0;

@@ -8,7 +8,7 @@ set -eu
 
 PACKAGES="
   build-essential cmake pkg-config git
-  libuv1-dev liblmdb-dev libssl-dev openssl libinih-dev zlib1g-dev
+  libuv1-dev liblmdb-dev libssl-dev openssl libinih-dev zlib1g-dev liblz4-dev
   libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
   libcmocka-dev clang libclang-rt-14-dev
   python3 python3-pytest

@@ -1,0 +1,387 @@
+/*
+ * Changing flags and expunging, through a view.
+ *
+ * The index is authoritative; the ":2," suffix of the file name follows it
+ * (so a lost index comes back with its flags). Each transaction does its
+ * LMDB work, then the renames or unlinks, then commits; a failed commit
+ * puts renamed files back. Expunge unlinks before the commit, so a crash
+ * can leave a record without a file (store_check expunges it) but never
+ * bring an expunged message back.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/xalloc.h"
+#include "store/view.h"
+
+struct rename_op {
+	char *from, *to;
+};
+
+static void free_ops(struct rename_op *ops, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		free(ops[i].from);
+		free(ops[i].to);
+	}
+	free(ops);
+}
+
+static uint32_t apply_op(enum store_flag_op op, uint32_t old, uint32_t flags)
+{
+	switch (op) {
+	case STORE_FLAGS_ADD:
+		return old | flags;
+	case STORE_FLAGS_REMOVE:
+		return old & ~flags;
+	case STORE_FLAGS_REPLACE:
+		break;
+	}
+	return flags;
+}
+
+static uint64_t apply_op64(enum store_flag_op op, uint64_t old, uint64_t mask)
+{
+	switch (op) {
+	case STORE_FLAGS_ADD:
+		return old | mask;
+	case STORE_FLAGS_REMOVE:
+		return old & ~mask;
+	case STORE_FLAGS_REPLACE:
+		break;
+	}
+	return mask;
+}
+
+static int view_mailbox(struct store_view *v, MDB_txn *txn, struct mailbox_rec *rec,
+			char **error_r)
+{
+	int ret = user_get_mailbox(v->u, txn, v->mailbox, rec);
+	if (ret < 0 || rec->id != v->mailbox_id || rec->uidvalidity != v->uidvalidity)
+		return store_fail(STORE_ERR_GONE, error_r, "mailbox was deleted or recreated");
+	return STORE_OK;
+}
+
+/* Gives every keyword in `mask` a file-name letter if one is free. */
+static bool assign_letters(struct mailbox_file *mf, uint64_t mask, char *const *names)
+{
+	bool changed = false;
+	for (unsigned int id = 0; id < STORE_MAX_KEYWORDS; id++) {
+		if (!(mask & (1ULL << id)) || names[id] == NULL)
+			continue;
+		int free_letter = -1;
+		bool has = false;
+		for (int l = 0; l < 26 && !has; l++) {
+			if (mf->keywords[l] == NULL)
+				free_letter = free_letter < 0 ? l : free_letter;
+			else
+				has = strcmp(mf->keywords[l], names[id]) == 0;
+		}
+		if (!has && free_letter >= 0) {
+			mf->keywords[free_letter] = xstrdup(names[id]);
+			changed = true;
+		}
+	}
+	return changed;
+}
+
+struct flags_job {
+	struct store_view *v;
+	const uint32_t *uids;
+	size_t count;
+	enum store_flag_op op;
+	uint32_t flags;
+	const struct store_keywords *keywords;
+	struct mailbox_file mf;
+	bool mf_dirty;
+	char *names[STORE_MAX_KEYWORDS];
+	struct rename_op *ops;
+	size_t op_count;
+};
+
+static int flags_index(struct flags_job *j, MDB_txn *txn, char **error_r)
+{
+	struct store_view *v = j->v;
+	struct store_user *u = v->u;
+	struct mailbox_rec rec;
+	int ret = view_mailbox(v, txn, &rec, error_r);
+	if (ret < 0)
+		return ret;
+	uint64_t mask = 0;
+	ret = user_keywords_mask(u, txn, j->keywords, j->op != STORE_FLAGS_REMOVE, &mask);
+	if (ret < 0)
+		return store_fail(ret, error_r, ret == STORE_ERR_LIMIT ? "too many keywords" :
+								     "keywords unreadable");
+	if ((ret = user_keyword_names(u, txn, j->names)) < 0)
+		return ret;
+	mailbox_file_read(v->folder, &j->mf);
+	/* Letters are assigned from the new keywords before any old path is
+	   computed, so old names stay as they are on disk. */
+	struct mailbox_file old_mf = { 0 };
+	for (int l = 0; l < 26; l++)
+		old_mf.keywords[l] = j->mf.keywords[l] ? xstrdup(j->mf.keywords[l]) : NULL;
+	if (j->op != STORE_FLAGS_REMOVE)
+		j->mf_dirty = assign_letters(&j->mf, mask, j->names);
+
+	bool bumped = false;
+	j->ops = xcalloc(j->count ? j->count : 1, sizeof(*j->ops));
+	for (size_t i = 0; i < j->count; i++) {
+		struct msg_info mi;
+		ret = msg_get(u, txn, rec.id, j->uids[i], &mi);
+		if (ret == STORE_ERR_NOT_FOUND) {
+			ret = STORE_OK;
+			continue;
+		}
+		if (ret < 0)
+			break;
+		uint32_t flags = apply_op(j->op, mi.flags, j->flags & STORE_FLAGS_ALL);
+		uint64_t keywords = apply_op64(j->op, mi.keywords, mask);
+		if (flags == mi.flags && keywords == mi.keywords)
+			continue;
+		if (!bumped) {
+			rec.highest_modseq++;
+			bumped = true;
+		}
+		struct msg_rec *nr = msg_rec_new((const char *)mi.name.ptr, mi.name.len);
+		nr->internaldate = mi.internaldate;
+		nr->size = mi.size;
+		if (!(mi.flags & STORE_FLAG_SEEN) && (flags & STORE_FLAG_SEEN))
+			rec.unseen--;
+		else if ((mi.flags & STORE_FLAG_SEEN) && !(flags & STORE_FLAG_SEEN))
+			rec.unseen++;
+		j->ops[j->op_count].from = msgfile_current_path(v->folder, mi.name, mi.flags,
+								mi.keywords, &old_mf, j->names);
+		uint64_t old_modseq = mi.modseq;
+		nr->flags = flags;
+		nr->keywords = keywords;
+		nr->modseq = rec.highest_modseq;
+		j->ops[j->op_count].to = msgfile_current_path(v->folder, mi.name, flags, keywords, &j->mf,
+							      j->names);
+		j->op_count++;
+		ret = msg_put(u, txn, rec.id, j->uids[i], nr);
+		if (ret == STORE_OK)
+			ret = modseq_move(u, txn, rec.id, j->uids[i], old_modseq, nr->modseq,
+					  MODSEQ_CHANGED);
+		free(nr);
+		if (ret < 0)
+			break;
+	}
+	mailbox_file_free(&old_mf);
+	if (ret == STORE_OK && bumped)
+		ret = user_put_mailbox(u, txn, v->mailbox, &rec);
+	return ret;
+}
+
+static void rename_files(struct flags_job *j)
+{
+	for (size_t i = 0; i < j->op_count; i++) {
+		if (strcmp(j->ops[i].from, j->ops[i].to) == 0)
+			continue;
+		if (rename(j->ops[i].from, j->ops[i].to) == 0)
+			continue;
+		/* The name on disk lags (crash, or another tool): find it. */
+		const char *base = strrchr(j->ops[i].to, '/') + 1;
+		const char *colon = strstr(base, ":2,");
+		char *found = msgfile_find(j->v->folder, base, colon ? (size_t)(colon - base) : strlen(base));
+		if (found != NULL && rename(found, j->ops[i].to) == 0) {
+			free(j->ops[i].from);
+			j->ops[i].from = found;
+		} else {
+			free(found);
+		}
+	}
+}
+
+static void undo_renames(struct flags_job *j)
+{
+	for (size_t i = 0; i < j->op_count; i++)
+		if (strcmp(j->ops[i].from, j->ops[i].to) != 0)
+			rename(j->ops[i].to, j->ops[i].from);
+}
+
+int store_view_set_flags(struct store_view *v, const uint32_t *uids, size_t count,
+			 enum store_flag_op op, uint32_t flags, const struct store_keywords *keywords,
+			 char **error_r)
+{
+	if (store_view_readonly(v))
+		return store_fail(STORE_ERR_NOT_ALLOWED, error_r, "mailbox is read-only");
+	struct store_user *u = v->u;
+	int ret;
+	struct flags_job j;
+	for (;;) {
+		memset(&j, 0, sizeof(j));
+		j = (struct flags_job){ .v = v, .uids = uids, .count = count, .op = op,
+					.flags = flags, .keywords = keywords };
+		MDB_txn *txn;
+		if ((ret = user_txn_begin(u, true, &txn, error_r)) < 0)
+			return ret;
+		ret = flags_index(&j, txn, error_r);
+		if (ret == STORE_OK) {
+			if (j.mf_dirty)
+				mailbox_file_write(v->folder, &j.mf, false);
+			rename_files(&j);
+			ret = user_txn_commit(u, txn, error_r);
+			if (ret != STORE_OK)
+				undo_renames(&j);
+		} else {
+			user_txn_abort(u, txn);
+		}
+		bool changed = j.op_count > 0;
+		free_ops(j.ops, j.op_count);
+		keyword_names_free(j.names);
+		mailbox_file_free(&j.mf);
+		if (ret == STORE_OK && changed)
+			notify_send(u->store, u->name, v->mailbox);
+		if (ret != STORE_RETRY)
+			return ret;
+		if ((ret = user_grow_map(u, error_r)) < 0)
+			return ret;
+	}
+}
+
+/* -------------------------------------------------------------- expunge */
+
+struct expunge_job {
+	struct store_view *v;
+	const uint32_t *uids;
+	size_t count;
+	char **paths;	  /* files to unlink */
+	size_t path_count;
+	size_t expunged;  /* records removed (a file may already be gone) */
+	uint32_t uidnext;
+};
+
+static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *rec,
+		       uint32_t uid, const struct mailbox_file *mf, char **names)
+{
+	struct store_user *u = j->v->u;
+	struct msg_info old;
+	int ret = msg_get(u, txn, rec->id, uid, &old);
+	if (ret == STORE_ERR_NOT_FOUND)
+		return STORE_OK;
+	if (ret < 0)
+		return ret;
+	if (!(old.flags & STORE_FLAG_DELETED))
+		return STORE_OK;
+	char *path = msgfile_locate(j->v->folder, old.name, old.flags, old.keywords, mf, names);
+	ret = msgindex_del(u, txn, rec->id, uid);
+	if (ret == STORE_OK) {
+		struct msg_key key = msg_key(rec->id, uid);
+		MDB_val k = mdb_val(&key, sizeof(key));
+		ret = user_rc(mdb_del(txn, u->msgs, &k, NULL), "message record", NULL);
+	}
+	if (ret == STORE_OK)
+		ret = modseq_move(u, txn, rec->id, uid, old.modseq, rec->highest_modseq,
+				  MODSEQ_EXPUNGED);
+	if (ret < 0) {
+		free(path);
+		return ret;
+	}
+	rec->messages--;
+	rec->size -= old.size;
+	if (!(old.flags & STORE_FLAG_SEEN))
+		rec->unseen--;
+	if (path != NULL)
+		j->paths[j->path_count++] = path;
+	j->expunged++;
+	return quota_add(u, txn, -(int64_t)old.size, -1);
+}
+
+static int expunge_index(struct expunge_job *j, MDB_txn *txn, char **error_r)
+{
+	struct store_view *v = j->v;
+	struct store_user *u = v->u;
+	struct mailbox_rec rec;
+	int ret = view_mailbox(v, txn, &rec, error_r);
+	if (ret < 0)
+		return ret;
+	uint32_t *all = NULL;
+	const uint32_t *uids = j->uids;
+	size_t count = j->count;
+	if (uids == NULL) {
+		/* Every message of the mailbox (those without \Deleted are
+		   skipped by expunge_one). */
+		all = xmalloc((rec.messages + 1) * sizeof(*all));
+		count = 0;
+		MDB_cursor *cur;
+		if (mdb_cursor_open(txn, u->msgs, &cur) == 0) {
+			struct msg_key start = msg_key(rec.id, 0);
+			MDB_val k = mdb_val(&start, sizeof(start)), val;
+			for (int rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
+			     rc == 0 && count < rec.messages;
+			     rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+				struct msg_key key;
+				memcpy(&key, k.mv_data, sizeof(key));
+				if (key.mailbox_be != start.mailbox_be)
+					break;
+				all[count++] = __builtin_bswap32(key.uid_be);
+			}
+			mdb_cursor_close(cur);
+		}
+		uids = all;
+	}
+	char *names[STORE_MAX_KEYWORDS];
+	user_keyword_names(u, txn, names);
+	struct mailbox_file mf;
+	mailbox_file_read(v->folder, &mf);
+	rec.highest_modseq++;
+	j->paths = xcalloc(count ? count : 1, sizeof(char *));
+	for (size_t i = 0; ret == STORE_OK && i < count; i++)
+		ret = expunge_one(j, txn, &rec, uids[i], &mf, names);
+	keyword_names_free(names);
+	mailbox_file_free(&mf);
+	free(all);
+	j->uidnext = rec.uidnext;
+	if (ret == STORE_OK && j->expunged > 0)
+		ret = user_put_mailbox(u, txn, v->mailbox, &rec);
+	return ret;
+}
+
+int store_view_expunge(struct store_view *v, const uint32_t *uids, size_t count, char **error_r)
+{
+	if (store_view_readonly(v))
+		return store_fail(STORE_ERR_NOT_ALLOWED, error_r, "mailbox is read-only");
+	struct store_user *u = v->u;
+	for (;;) {
+		struct expunge_job j = { .v = v, .uids = uids, .count = count };
+		MDB_txn *txn;
+		int ret = user_txn_begin(u, true, &txn, error_r);
+		if (ret < 0)
+			return ret;
+		ret = expunge_index(&j, txn, error_r);
+		if (ret == STORE_OK && j.expunged > 0) {
+			for (size_t i = 0; i < j.path_count; i++)
+				unlink(j.paths[i]);
+			char *cur = xasprintf("%s/cur", v->folder);
+			fsync_dir(cur);
+			free(cur);
+			ret = user_txn_commit(u, txn, error_r);
+		} else {
+			user_txn_abort(u, txn);
+		}
+		size_t expunged = j.expunged;
+		for (size_t i = 0; i < j.path_count; i++)
+			free(j.paths[i]);
+		free(j.paths);
+		if (ret == STORE_OK && expunged > 0) {
+			/* The UIDs just freed must never come back, even if the
+			   index is lost and rebuilt from file names. */
+			struct mailbox_file mf;
+			if (mailbox_file_read(v->folder, &mf) == STORE_OK) {
+				if (mf.uidnext_floor < j.uidnext) {
+					mf.uidnext_floor = j.uidnext;
+					mailbox_file_write(v->folder, &mf, false);
+				}
+				mailbox_file_free(&mf);
+			}
+			notify_send(u->store, u->name, v->mailbox);
+		}
+		if (ret != STORE_RETRY)
+			return ret;
+		if ((ret = user_grow_map(u, error_r)) < 0)
+			return ret;
+	}
+}

@@ -1,0 +1,369 @@
+/*
+ * Declarations shared by the store's files. Nothing here leaves store/.
+ *
+ * Records are stored as fixed-layout structs in host byte order (an index
+ * never moves between machines; a copied Maildir is re-indexed), keys with
+ * big-endian ids so ranges sort numerically. Every record layout is part of
+ * the schema: changing one means bumping STORE_SCHEMA_VERSION, and an index
+ * of another version is rebuilt from the Maildir on open.
+ */
+#ifndef PETREL_STORE_INTERNAL_H
+#define PETREL_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <lmdb.h>
+
+#include "common/buf.h"
+#include "store/mime.h"
+#include "store/store.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define USER_MAP_SIZE_INITIAL (64ULL << 20) /* grows on MDB_MAP_FULL */
+#define MAX_SEARCH_TEXT (1u << 20)	    /* per message; the rest is not indexed */
+#define MAX_WORD_LEN 64			    /* longer words are indexed in pieces */
+#define MAX_INDEXED_HEADER (256 * 1024)	    /* bigger header blocks are read from the file */
+
+struct store {
+	char *data_dir;
+	char *run_dir;
+	char *notify_dir;
+	char *program;
+	char *hostname;	       /* for file names, made Maildir-safe */
+	uint64_t default_quota_bytes, default_quota_messages;
+	MDB_env *env;	       /* global: user directory */
+	MDB_dbi users;
+	pthread_mutex_t lock;  /* open users list */
+	struct store_user *open_users;
+	int notify_fd;	       /* our datagram socket, or -1 */
+	char *notify_path;
+	uint32_t file_seq;     /* Q<n> in file names; atomic */
+};
+
+/* A pending store_deliver() in the group-commit queue. */
+struct deliver_waiter {
+	struct deliver_waiter *next;
+	struct store_append *item;
+	bool done;
+	char *error;
+};
+
+struct store_user {
+	struct store *store;
+	struct store_user *next; /* store->open_users */
+	int refs;
+	char *name;
+	char *root;	   /* data/users/<name> */
+	char *maildir;	   /* root/Maildir */
+	char *index_dir;   /* root/index */
+	MDB_env *env;
+	/* Held shared by every transaction of this process and exclusively to
+	   resize the map, which LMDB allows only with no transaction open. */
+	pthread_rwlock_t env_lock;
+	MDB_dbi meta, mailboxes, mailbox_ids, subscriptions, keywords, msgs, cache, headers, text,
+		words, modseq;
+	/* Group commit (store_deliver). */
+	pthread_mutex_t commit_lock;
+	pthread_cond_t commit_cond;
+	struct deliver_waiter *queue;
+	bool committing;
+	bool rebuilt;	   /* the index was rebuilt when opened (for store_check) */
+};
+
+/* --- records --- */
+
+struct mailbox_rec {
+	uint32_t id;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t first_recent_uid;
+	uint64_t highest_modseq;
+	uint32_t special_use;
+	uint32_t messages;
+	uint32_t unseen;
+	uint32_t flags; /* MAILBOX_NOSELECT */
+	uint64_t size;
+	int64_t created;
+};
+#define MAILBOX_NOSELECT 1u
+
+/* A message. name is the file name up to ":2," (base,S=,W=,U=). */
+struct msg_rec {
+	uint32_t flags;
+	uint32_t name_len;
+	uint64_t keywords;
+	uint64_t modseq;
+	int64_t internaldate;
+	uint64_t size;
+	char name[];
+};
+
+/* The modseq database: what happened to a UID at a MODSEQ. */
+struct modseq_val {
+	uint32_t uid;
+	uint32_t kind; /* MODSEQ_CHANGED (appended or flags) or MODSEQ_EXPUNGED */
+};
+#define MODSEQ_CHANGED 0u
+#define MODSEQ_EXPUNGED 1u
+
+struct msg_key {
+	uint32_t mailbox_be;
+	uint32_t uid_be;
+};
+
+struct modseq_key {
+	uint32_t mailbox_be;
+	uint32_t hi_be, lo_be; /* 64-bit modseq, big-endian halves */
+};
+
+static inline struct msg_key msg_key(uint32_t mailbox, uint32_t uid)
+{
+	return (struct msg_key){ __builtin_bswap32(mailbox), __builtin_bswap32(uid) };
+}
+
+static inline struct modseq_key modseq_key(uint32_t mailbox, uint64_t modseq)
+{
+	return (struct modseq_key){ __builtin_bswap32(mailbox),
+				    __builtin_bswap32((uint32_t)(modseq >> 32)),
+				    __builtin_bswap32((uint32_t)modseq) };
+}
+
+static inline MDB_val mdb_val(const void *data, size_t len)
+{
+	return (MDB_val){ len, (void *)data };
+}
+
+/* --- errors --- */
+
+/* Sets *error_r (if error_r) to "what: LMDB's message" and returns STORE_ERR_IO. */
+int store_mdb_error(int rc, const char *what, char **error_r);
+int store_sys_error(const char *what, const char *path, char **error_r);
+int store_fail(int code, char **error_r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* --- paths and names (names.c) --- */
+
+/* Canonical form: "INBOX" for any case of it, and "INBOX/x" for its children. */
+char *mailbox_canonical(const char *name);
+/* The folder directory under the Maildir: "" for INBOX, ".a.b%2Ec" for "a/b.c".
+   Returns a malloc'd string, or NULL for a name that fails the check. */
+char *mailbox_dir_name(const char *canonical);
+/* The reverse, for rebuilding: NULL if the directory name is not ours. */
+char *mailbox_name_from_dir(const char *dir_name);
+/* Absolute path of a mailbox's folder (no trailing slash). */
+char *mailbox_path(const struct store_user *u, const char *canonical);
+
+/* --- environment (user.c) --- */
+
+/*
+ * Transactions. Every LMDB transaction of the store goes through these, so
+ * the map can grow: a write that hits MDB_MAP_FULL returns STORE_RETRY; the
+ * caller aborts, calls user_grow_map() and runs the whole transaction again.
+ * So write code does its LMDB work first, then its file-system work (which
+ * must not be repeated), then commits - and undoes the file-system work if
+ * the commit fails.
+ */
+#define STORE_RETRY (-100)
+int user_txn_begin(struct store_user *u, bool write, MDB_txn **txn_r, char **error_r);
+int user_txn_commit(struct store_user *u, MDB_txn *txn, char **error_r);
+void user_txn_abort(struct store_user *u, MDB_txn *txn);
+int user_grow_map(struct store_user *u, char **error_r);
+/* Maps an LMDB result inside a write: MDB_MAP_FULL -> STORE_RETRY,
+   MDB_NOTFOUND -> STORE_ERR_NOT_FOUND, other errors -> STORE_ERR_IO. */
+int user_rc(int rc, const char *what, char **error_r);
+int user_get_mailbox(struct store_user *u, MDB_txn *txn, const char *canonical,
+		     struct mailbox_rec *rec_r);
+int user_put_mailbox(struct store_user *u, MDB_txn *txn, const char *canonical,
+		     const struct mailbox_rec *rec);
+/* Creates the mailbox record, folder directories and petrel-mailbox file. */
+int user_create_mailbox(struct store_user *u, MDB_txn *txn, const char *canonical,
+			unsigned int special_use, uint32_t uidvalidity, struct mailbox_rec *rec_r,
+			char **error_r);
+/* A fresh UIDVALIDITY: now, but strictly above every one handed out before. */
+int user_next_uidvalidity(struct store_user *u, MDB_txn *txn, uint32_t *uidvalidity_r);
+int user_meta_get_u64(struct store_user *u, MDB_txn *txn, const char *key, uint64_t *value_r);
+int user_meta_put_u64(struct store_user *u, MDB_txn *txn, const char *key, uint64_t value);
+/* Keyword name -> id, creating ids as needed (create=true). */
+int user_keyword_id(struct store_user *u, MDB_txn *txn, const char *name, bool create,
+		    unsigned int *id_r);
+int user_keywords_mask(struct store_user *u, MDB_txn *txn, const struct store_keywords *kw,
+		       bool create, uint64_t *mask_r);
+/* Rewrites Maildir/subscriptions from the index. */
+int user_write_subscriptions(struct store_user *u, MDB_txn *txn);
+
+/* --- per-folder metadata file (mailbox_file.c) --- */
+
+struct mailbox_file {
+	uint32_t uidvalidity;
+	uint32_t uidnext_floor; /* UIDs below this were handed out */
+	unsigned int special_use;
+	char *keywords[26];	/* letter a+i -> keyword name (file-name flags) */
+};
+int mailbox_file_read(const char *folder_path, struct mailbox_file *mf);
+/* Atomic replace (write, rename; fsync when durable). */
+int mailbox_file_write(const char *folder_path, const struct mailbox_file *mf, bool durable);
+void mailbox_file_free(struct mailbox_file *mf);
+
+/* --- message files (msgfile.c) --- */
+
+/* ":2," suffix letters for flags and the keywords that have letters. */
+void msgfile_flag_suffix(uint32_t flags, uint64_t keywords, const struct mailbox_file *mf,
+			 const char *const *keyword_names, char *out, size_t outlen);
+/* Parses a Maildir file name: base (up to ":2,"), S= size, U= uid (0 if
+   none), and flag letters. */
+struct msgfile_name {
+	size_t base_len;
+	uint64_t size;
+	bool has_size;
+	uint32_t uid;
+	uint32_t flags;
+	uint32_t keyword_letters; /* bit i: letter 'a'+i */
+};
+int msgfile_parse_name(const char *name, struct msgfile_name *out);
+/* Full path of a message file: folder/cur/<base>:2,<suffix>. */
+char *msgfile_path(const char *folder_path, const char *base, size_t base_len, const char *suffix);
+/* Finds a file in folder/cur (or new) whose name starts with base followed
+   by ':' or end. Returns a malloc'd path or NULL. Slow path (readdir). */
+char *msgfile_find(const char *folder_path, const char *base, size_t base_len);
+int fsync_dir(const char *path);
+/* The path a message file should have, from its base name and flags. */
+char *msgfile_current_path(const char *folder, struct span base, uint32_t flags, uint64_t keywords,
+			   const struct mailbox_file *mf, char *const *keyword_names);
+/* Where the file really is: the expected path if it exists, else found by
+   its base name (flags in its name may lag behind the index after a
+   crash). NULL if it is gone. */
+char *msgfile_locate(const char *folder, struct span base, uint32_t flags, uint64_t keywords,
+		     const struct mailbox_file *mf, char *const *keyword_names);
+uint32_t msgfile_next_seq(struct store *store);
+
+/* --- drafts (draft.c) --- */
+
+struct store_draft {
+	struct store_user *u;
+	char *tmp_path;
+	char *base;		   /* "<sec>.M<usec>P<pid>Q<n>.<host>" */
+	int fd;
+	struct buf out;		   /* write buffer */
+	bool last_was_cr;
+	uint64_t size;
+	struct mime_parser *parser;
+	struct mime_result *mime;
+	struct buf header;	   /* the top-level header block, if small enough */
+	struct buf text;	   /* search text, capped at MAX_SEARCH_TEXT; folded after finish */
+	size_t text_header_len;	   /* how much of text came from headers */
+	bool text_truncated;
+	bool finished;
+};
+
+/* Collects search text into a draft (a struct store_draft as ctx). */
+void draft_capture_text(void *ctx, enum mime_text_kind kind, const char *utf8, size_t len);
+/* Removes a directory tree the store owns. */
+void store_remove_tree(const char *path);
+
+/* --- the index records of a message (msgindex.c) --- */
+
+/* Writes cache, headers, text and word postings for a message. text is
+   folded; its first text_header_len bytes came from header fields. */
+int msgindex_put(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
+		 const struct mime_result *mime, struct span header_block, struct span text,
+		 size_t text_header_len, char **error_r);
+/* Copies a message's cache, headers, text and postings to another key. */
+int msgindex_copy(struct store_user *u, MDB_txn *txn, uint32_t from_mailbox, uint32_t from_uid,
+		  uint32_t to_mailbox, uint32_t to_uid, char **error_r);
+/* Deletes them (postings via the stored text). */
+int msgindex_del(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid);
+/* Reads and decompresses a stored blob (headers or text) into out.
+   For text, *header_len_r (may be NULL) gets the header part's length. */
+int msgindex_get_blob(struct store_user *u, MDB_txn *txn, MDB_dbi dbi, uint32_t mailbox,
+		      uint32_t uid, struct buf *out, size_t *header_len_r);
+
+/* The decoded header fields in a cache record, by mime_headers order. */
+enum cache_field {
+	CACHE_SUBJECT, CACHE_FROM, CACHE_SENDER, CACHE_REPLY_TO, CACHE_TO, CACHE_CC, CACHE_BCC,
+	CACHE_MESSAGE_ID, CACHE_IN_REPLY_TO, CACHE_REFERENCES, CACHE_BASE_SUBJECT,
+	CACHE_SORT_FROM, CACHE_SORT_TO, CACHE_SORT_CC, CACHE_FIELD_COUNT
+};
+
+/* A parsed cache record: spans borrow from the LMDB value. */
+struct cache_view {
+	struct span envelope, body, bodystructure;
+	struct span parts; /* part_count packed struct store_part, unaligned */
+	uint32_t part_count;
+	struct span fields[CACHE_FIELD_COUNT];
+	int64_t date;
+	int32_t date_zone;
+	bool date_valid;
+};
+int cache_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
+	      struct cache_view *view_r);
+
+/* --- words (words.c) --- */
+
+/* Lower-cases UTF-8 text for matching (simple Unicode case folding via
+   the C.UTF-8 locale), replacing invalid bytes by U+FFFD. Appends to out. */
+void words_fold(struct span text, struct buf *out);
+/* Calls cb for each distinct indexed word of folded text, in sorted order.
+   Words longer than MAX_WORD_LEN are indexed as overlapping pieces of
+   MAX_WORD_LEN bytes every MAX_WORD_LEN/2, so any substring of up to
+   MAX_WORD_LEN/2 + 1 bytes lies inside one piece. */
+void words_each_unique(struct span folded, void (*cb)(struct span word, void *ctx), void *ctx);
+/* True when a folded word byte (ASCII letters/digits and every non-ASCII
+   byte are word characters). */
+bool words_is_word_byte(uint8_t c);
+
+/* --- notifications (notify.c) --- */
+
+int notify_init(struct store *store, bool listen, char **error_r);
+void notify_deinit(struct store *store);
+void notify_send(struct store *store, const char *user, const char *mailbox);
+
+/* --- messages in a transaction (message.c) --- */
+
+/* A message record as read: the fixed fields copied out (LMDB values are
+   only 2-byte aligned) and the file base name borrowed from the map, valid
+   until the transaction's next write. */
+struct msg_info {
+	uint32_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+	int64_t internaldate;
+	uint64_t size;
+	struct span name;
+};
+int msg_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
+	    struct msg_info *info_r);
+int msg_put(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
+	    const struct msg_rec *rec);
+/* Moves a message's modseq entry to a new MODSEQ (old 0: none). */
+int modseq_move(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
+		uint64_t old_modseq, uint64_t new_modseq, uint32_t kind);
+struct msg_rec *msg_rec_new(const char *name, size_t name_len);
+/* Keyword names by id, for file-name letters; the array has
+   STORE_MAX_KEYWORDS entries (NULL where unused), owned by the caller. */
+int user_keyword_names(struct store_user *u, MDB_txn *txn, char **names);
+void keyword_names_free(char **names);
+
+/* Directory limits for a user (store.c). */
+int store_quota_limits(struct store *store, const char *user, uint64_t *bytes_r,
+		       uint64_t *messages_r);
+
+/* Rebuilds a user's whole index from the Maildir (check.c); the index is
+   empty and open. new_user: create the default folders. */
+int check_rebuild(struct store_user *u, bool new_user, char **error_r);
+/* Imports files other tools dropped into a folder's new/ (check.c). Skips
+   the directory scan when new/ has not changed since *mtime. */
+struct timespec;
+void check_import_new(struct store_user *u, const char *mailbox, const char *folder,
+		      struct timespec *mtime);
+
+/* Moves every message of one mailbox into another (copy.c; RENAME INBOX). */
+int store_move_all(struct store_user *u, const char *from, const char *to, char **error_r);
+
+/* Adds/subtracts quota usage in the user's meta database. */
+int quota_add(struct store_user *u, MDB_txn *txn, int64_t bytes, int64_t messages);
+/* Checks whether bytes/messages more would exceed the user's limits. */
+int quota_check(struct store_user *u, MDB_txn *txn, uint64_t bytes, uint64_t messages);
+
+#endif

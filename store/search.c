@@ -1,0 +1,549 @@
+/*
+ * SEARCH over a view, answered from the index.
+ *
+ * Criteria become bitmaps over the view's sequence numbers, combined with
+ * AND/OR/NOT. Per-message fields (flags, dates, sizes) are read once, in
+ * one pass over the message records, and only if some criterion needs them.
+ *
+ * BODY and TEXT (RFC 3501 6.4.4: case-insensitive substring of the decoded
+ * text) use the word index: the folded query's words are looked for, as
+ * substrings, in the mailbox's word dictionary in a single pass; the UIDs
+ * posted under matching words are the candidates, intersected across query
+ * words. When the query is one word of modest length and the key is TEXT,
+ * candidates are exactly the answer (a word-only string is a substring of
+ * the text iff it is a substring of one of its words); otherwise each
+ * candidate's stored text is checked. Message files are never opened.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/xalloc.h"
+#include "store/view.h"
+
+#define DAY 86400
+#define MAX_QUERY_WORDS 3
+
+struct bitmap {
+	uint64_t *w;
+	size_t n; /* bits */
+};
+
+struct search {
+	struct store_view *v;
+	MDB_txn *txn;
+	size_t n;
+	char **error_r;
+	int ret;
+	/* per message, loaded on demand */
+	bool have_recs;
+	uint32_t *flags;
+	uint64_t *keywords, *modseq, *size;
+	int64_t *internaldate;
+};
+
+static struct bitmap bm_new(size_t n, bool ones)
+{
+	size_t words = (n + 63) / 64;
+	struct bitmap b = { xcalloc(words ? words : 1, sizeof(uint64_t)), n };
+	if (ones) {
+		for (size_t i = 0; i < words; i++)
+			b.w[i] = UINT64_MAX;
+		if (n % 64)
+			b.w[words - 1] = (1ULL << (n % 64)) - 1;
+	}
+	return b;
+}
+
+static inline void bm_set(struct bitmap *b, size_t i)
+{
+	b->w[i / 64] |= 1ULL << (i % 64);
+}
+
+static inline bool bm_get(const struct bitmap *b, size_t i)
+{
+	return (b->w[i / 64] >> (i % 64)) & 1;
+}
+
+static void bm_and(struct bitmap *a, const struct bitmap *b)
+{
+	for (size_t i = 0; i < (a->n + 63) / 64; i++)
+		a->w[i] &= b->w[i];
+}
+
+static void bm_or(struct bitmap *a, const struct bitmap *b)
+{
+	for (size_t i = 0; i < (a->n + 63) / 64; i++)
+		a->w[i] |= b->w[i];
+}
+
+static void bm_not(struct bitmap *a)
+{
+	struct bitmap ones = bm_new(a->n, true);
+	for (size_t i = 0; i < (a->n + 63) / 64; i++)
+		a->w[i] = ~a->w[i] & ones.w[i];
+	free(ones.w);
+}
+
+static void bm_free(struct bitmap *b)
+{
+	free(b->w);
+	b->w = NULL;
+}
+
+/* ---------------------------------------------------- per-message fields */
+
+static int load_recs(struct search *s)
+{
+	if (s->have_recs)
+		return STORE_OK;
+	size_t n = s->n ? s->n : 1;
+	s->flags = xcalloc(n, sizeof(*s->flags));
+	s->keywords = xcalloc(n, sizeof(*s->keywords));
+	s->modseq = xcalloc(n, sizeof(*s->modseq));
+	s->size = xcalloc(n, sizeof(*s->size));
+	s->internaldate = xcalloc(n, sizeof(*s->internaldate));
+	s->have_recs = true;
+	struct store_view *v = s->v;
+	for (size_t i = 0; i < s->n; i++) {
+		struct msg_info r;
+		/* Expunged since the view last synced: leave zeros (no match
+		   for flag criteria, which is what a vanished message gets). */
+		if (msg_get(v->u, s->txn, v->mailbox_id, v->uids[i], &r) < 0)
+			continue;
+		s->flags[i] = r.flags;
+		s->keywords[i] = r.keywords;
+		s->modseq[i] = r.modseq;
+		s->size[i] = r.size;
+		s->internaldate[i] = r.internaldate;
+	}
+	return STORE_OK;
+}
+
+static int64_t day_of(int64_t t)
+{
+	return (t >= 0 ? t / DAY : (t - DAY + 1) / DAY) * DAY;
+}
+
+static bool date_matches(enum store_search_kind kind, int64_t day, int64_t wanted)
+{
+	switch (kind) {
+	case STORE_SEARCH_INTERNALDATE_BEFORE:
+	case STORE_SEARCH_SENTDATE_BEFORE:
+		return day < wanted;
+	case STORE_SEARCH_INTERNALDATE_ON:
+	case STORE_SEARCH_SENTDATE_ON:
+		return day == wanted;
+	default:
+		return day >= wanted;
+	}
+}
+
+/* ----------------------------------------------------------- headers */
+
+static const struct {
+	const char *name;
+	enum cache_field field;
+} cached_fields[] = {
+	{ "subject", CACHE_SUBJECT },	    { "from", CACHE_FROM },
+	{ "sender", CACHE_SENDER },	    { "reply-to", CACHE_REPLY_TO },
+	{ "to", CACHE_TO },		    { "cc", CACHE_CC },
+	{ "bcc", CACHE_BCC },		    { "message-id", CACHE_MESSAGE_ID },
+	{ "in-reply-to", CACHE_IN_REPLY_TO }, { "references", CACHE_REFERENCES },
+};
+
+static bool contains_folded(struct span haystack, struct span folded_needle)
+{
+	if (folded_needle.len == 0)
+		return true;
+	struct buf folded = BUF_INIT;
+	words_fold(haystack, &folded);
+	bool found = memmem(folded.data, folded.len, folded_needle.ptr, folded_needle.len) != NULL;
+	buf_free(&folded);
+	return found;
+}
+
+/* Any header field not in the cache: found in the stored header block,
+   unfolded, decoded (RFC 2047) and folded. */
+static bool raw_header_matches(struct search *s, uint32_t uid, const char *field,
+			       struct span needle)
+{
+	struct store_view *v = s->v;
+	struct buf block = BUF_INIT;
+	if (msgindex_get_blob(v->u, s->txn, v->u->headers, v->mailbox_id, uid, &block, NULL) < 0) {
+		buf_free(&block);
+		return false;
+	}
+	size_t flen = strlen(field);
+	bool found = false;
+	const char *p = (const char *)block.data, *end = p + block.len;
+	while (p < end && !found) {
+		const char *line_end = memchr(p, '\n', (size_t)(end - p));
+		line_end = line_end ? line_end + 1 : end;
+		if ((size_t)(line_end - p) > flen && strncasecmp(p, field, flen) == 0 && p[flen] == ':') {
+			/* The value, with continuation lines joined. */
+			const char *vstart = p + flen + 1, *vend = line_end;
+			while (vend < end && (*vend == ' ' || *vend == '\t')) {
+				const char *next = memchr(vend, '\n', (size_t)(end - vend));
+				vend = next ? next + 1 : end;
+			}
+			struct buf value = BUF_INIT;
+			for (const char *q = vstart; q < vend; q++)
+				if (*q != '\r' && *q != '\n')
+					buf_append_byte(&value, (uint8_t)*q);
+			char *decoded = mime_decode_header(buf_cstr(&value), value.len);
+			found = contains_folded(span_cstr(decoded), needle);
+			free(decoded);
+			buf_free(&value);
+			line_end = vend;
+		}
+		p = line_end;
+	}
+	buf_free(&block);
+	return found;
+}
+
+static void eval_header(struct search *s, const struct store_search *k, struct bitmap *out)
+{
+	struct buf needle = BUF_INIT;
+	words_fold(span_cstr(k->text ? k->text : ""), &needle);
+	int cached = -1;
+	for (size_t i = 0; i < sizeof(cached_fields) / sizeof(cached_fields[0]); i++)
+		if (strcasecmp(k->field, cached_fields[i].name) == 0)
+			cached = (int)cached_fields[i].field;
+	struct store_view *v = s->v;
+	for (size_t i = 0; i < s->n; i++) {
+		bool match = false;
+		if (cached >= 0) {
+			struct cache_view cv;
+			if (cache_get(v->u, s->txn, v->mailbox_id, v->uids[i], &cv) == STORE_OK) {
+				struct span value = cv.fields[cached];
+				match = needle.len == 0 ? value.len > 0 :
+							  contains_folded(value, buf_span(&needle));
+			}
+		} else {
+			match = raw_header_matches(s, v->uids[i], k->field, buf_span(&needle));
+		}
+		if (match)
+			bm_set(out, i);
+	}
+	buf_free(&needle);
+}
+
+/* ------------------------------------------------------- body and text */
+
+/* The longest runs of word bytes in the folded query, longest first. */
+static size_t query_words(struct span q, struct span *words, size_t max)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < q.len;) {
+		while (i < q.len && !words_is_word_byte(q.ptr[i]))
+			i++;
+		size_t start = i;
+		while (i < q.len && words_is_word_byte(q.ptr[i]))
+			i++;
+		if (i == start)
+			continue;
+		struct span w = span_make(q.ptr + start, i - start);
+		/* Keep the `max` longest. */
+		size_t pos = count < max ? count++ : max;
+		if (pos == max) {
+			if (words[max - 1].len >= w.len)
+				continue;
+			pos = max - 1;
+		}
+		words[pos] = w;
+		while (pos > 0 && words[pos - 1].len < words[pos].len) {
+			struct span t = words[pos - 1];
+			words[pos - 1] = words[pos];
+			words[pos] = t;
+			pos--;
+		}
+	}
+	return count;
+}
+
+/* One pass over the mailbox's dictionary: every word containing query
+   word i adds its UIDs to cand[i]. */
+static int dictionary_pass(struct search *s, const struct span *qwords, size_t nq,
+			   struct bitmap *cand)
+{
+	struct store_view *v = s->v;
+	uint32_t prefix = __builtin_bswap32(v->mailbox_id);
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(s->txn, v->u->words, &cur);
+	if (rc != 0)
+		return STORE_ERR_IO;
+	MDB_val k = mdb_val(&prefix, sizeof(prefix)), val;
+	for (rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT_NODUP)) {
+		if (k.mv_size < 4 || memcmp(k.mv_data, &prefix, 4) != 0)
+			break;
+		const uint8_t *word = (const uint8_t *)k.mv_data + 4;
+		size_t wlen = k.mv_size - 4;
+		for (size_t i = 0; i < nq; i++) {
+			if (memmem(word, wlen, qwords[i].ptr, qwords[i].len) == NULL)
+				continue;
+			/* Every UID posted under this word, a page at a time
+			   (from the first, whatever an earlier match read).
+			   LMDB 0.9.24's MDB_GET_MULTIPLE returns the previous
+			   key's page for a key with a single value, so that
+			   case takes the value MDB_FIRST_DUP gave. */
+			MDB_val dup;
+			size_t dups = 0;
+			int drc = mdb_cursor_get(cur, &k, &dup, MDB_FIRST_DUP);
+			if (drc == 0)
+				drc = mdb_cursor_count(cur, &dups);
+			if (drc == 0 && dups > 1)
+				drc = mdb_cursor_get(cur, &k, &dup, MDB_GET_MULTIPLE);
+			while (drc == 0) {
+				/* Page data is only 2-byte aligned: copy each out. */
+				const uint8_t *uids = dup.mv_data;
+				for (size_t d = 0; d < dup.mv_size / sizeof(unsigned int); d++) {
+					unsigned int uid;
+					memcpy(&uid, uids + d * sizeof(uid), sizeof(uid));
+					uint32_t seq = store_view_seq(v, uid);
+					if (seq != 0)
+						bm_set(&cand[i], seq - 1);
+				}
+				drc = dups > 1 ? mdb_cursor_get(cur, &k, &dup, MDB_NEXT_MULTIPLE) :
+						 MDB_NOTFOUND;
+			}
+		}
+	}
+	mdb_cursor_close(cur);
+	return STORE_OK;
+}
+
+static void eval_text(struct search *s, const struct store_search *k, struct bitmap *out)
+{
+	bool body_only = k->kind == STORE_SEARCH_BODY;
+	struct buf q = BUF_INIT;
+	words_fold(span_cstr(k->text ? k->text : ""), &q);
+	if (q.len == 0) {
+		*out = (bm_free(out), bm_new(s->n, true)); /* "" is in everything */
+		buf_free(&q);
+		return;
+	}
+	struct span qwords[MAX_QUERY_WORDS];
+	size_t nq = query_words(buf_span(&q), qwords, MAX_QUERY_WORDS);
+	const size_t piece = MAX_WORD_LEN / 2 + 1; /* always inside one indexed piece */
+	bool exact = !body_only && nq == 1 && qwords[0].len == q.len && q.len <= piece;
+	struct bitmap cand = bm_new(s->n, nq == 0);
+	if (nq > 0) {
+		struct bitmap per[MAX_QUERY_WORDS];
+		for (size_t i = 0; i < nq; i++) {
+			per[i] = bm_new(s->n, false);
+			if (qwords[i].len > piece)
+				qwords[i].len = piece;
+		}
+		if (dictionary_pass(s, qwords, nq, per) < 0)
+			s->ret = STORE_ERR_IO;
+		bm_free(&cand);
+		cand = per[0];
+		for (size_t i = 1; i < nq; i++) {
+			bm_and(&cand, &per[i]);
+			bm_free(&per[i]);
+		}
+	}
+	if (exact) {
+		bm_free(out);
+		*out = cand;
+		buf_free(&q);
+		return;
+	}
+	struct store_view *v = s->v;
+	struct buf text = BUF_INIT;
+	for (size_t i = 0; i < s->n; i++) {
+		if (!bm_get(&cand, i))
+			continue;
+		buf_clear(&text);
+		size_t header_len = 0;
+		if (msgindex_get_blob(v->u, s->txn, v->u->text, v->mailbox_id, v->uids[i], &text,
+				      &header_len) < 0)
+			continue;
+		size_t from = body_only ? header_len : 0;
+		if (memmem(text.data + from, text.len - from, q.data, q.len) != NULL)
+			bm_set(out, i);
+	}
+	buf_free(&text);
+	bm_free(&cand);
+	buf_free(&q);
+}
+
+/* ---------------------------------------------------------------- eval */
+
+static struct bitmap eval(struct search *s, const struct store_search *k, unsigned int depth);
+
+static struct bitmap eval_children(struct search *s, const struct store_search *k,
+				   unsigned int depth)
+{
+	bool and = k->kind == STORE_SEARCH_AND;
+	struct bitmap acc = bm_new(s->n, and);
+	for (size_t i = 0; i < k->child_count && s->ret == STORE_OK; i++) {
+		struct bitmap c = eval(s, &k->children[i], depth + 1);
+		if (and)
+			bm_and(&acc, &c);
+		else
+			bm_or(&acc, &c);
+		bm_free(&c);
+	}
+	return acc;
+}
+
+static struct bitmap eval(struct search *s, const struct store_search *k, unsigned int depth)
+{
+	struct store_view *v = s->v;
+	if (depth > 1000) {
+		/* imapd bounds nesting far below this; never trust it blindly. */
+		s->ret = STORE_ERR_INVALID;
+		return bm_new(s->n, false);
+	}
+	switch (k->kind) {
+	case STORE_SEARCH_ALL:
+		return bm_new(s->n, true);
+	case STORE_SEARCH_AND:
+	case STORE_SEARCH_OR:
+		return eval_children(s, k, depth);
+	case STORE_SEARCH_NOT: {
+		struct bitmap b = k->child_count == 1 ? eval(s, &k->children[0], depth + 1) :
+							bm_new(s->n, false);
+		bm_not(&b);
+		return b;
+	}
+	default:
+		break;
+	}
+	struct bitmap out = bm_new(s->n, false);
+	switch (k->kind) {
+	case STORE_SEARCH_UIDS:
+		for (size_t r = 0; r < k->range_count; r++) {
+			uint32_t lo = k->ranges[r].first, hi = k->ranges[r].last;
+			if (lo > hi) {
+				uint32_t t = lo;
+				lo = hi;
+				hi = t;
+			}
+			/* First seq with uid >= lo, then forward while <= hi. */
+			size_t a = 0, b = s->n;
+			while (a < b) {
+				size_t mid = a + (b - a) / 2;
+				if (v->uids[mid] < lo)
+					a = mid + 1;
+				else
+					b = mid;
+			}
+			for (size_t i = a; i < s->n && v->uids[i] <= hi; i++)
+				bm_set(&out, i);
+		}
+		break;
+	case STORE_SEARCH_FLAGS_SET:
+	case STORE_SEARCH_FLAGS_UNSET: {
+		load_recs(s);
+		uint64_t mask = 0;
+		bool unknown = false;
+		for (size_t i = 0; i < k->keywords.count; i++) {
+			unsigned int id;
+			if (user_keyword_id(v->u, s->txn, k->keywords.names[i], false, &id) == STORE_OK)
+				mask |= 1ULL << id;
+			else
+				unknown = true; /* nobody has a keyword never used */
+		}
+		bool set = k->kind == STORE_SEARCH_FLAGS_SET;
+		for (size_t i = 0; i < s->n; i++) {
+			bool match;
+			if (set)
+				match = !unknown && (s->flags[i] & k->flags) == k->flags &&
+					(s->keywords[i] & mask) == mask;
+			else
+				match = (s->flags[i] & k->flags) == 0 && (s->keywords[i] & mask) == 0;
+			if (match)
+				bm_set(&out, i);
+		}
+		break;
+	}
+	case STORE_SEARCH_RECENT:
+		for (size_t i = 0; i < s->n; i++)
+			if (store_view_recent(v, (uint32_t)i + 1))
+				bm_set(&out, i);
+		break;
+	case STORE_SEARCH_INTERNALDATE_BEFORE:
+	case STORE_SEARCH_INTERNALDATE_ON:
+	case STORE_SEARCH_INTERNALDATE_SINCE:
+		load_recs(s);
+		for (size_t i = 0; i < s->n; i++)
+			if (date_matches(k->kind, day_of(s->internaldate[i]), k->date))
+				bm_set(&out, i);
+		break;
+	case STORE_SEARCH_SENTDATE_BEFORE:
+	case STORE_SEARCH_SENTDATE_ON:
+	case STORE_SEARCH_SENTDATE_SINCE:
+		load_recs(s);
+		for (size_t i = 0; i < s->n; i++) {
+			/* The date as written (its own zone); without a usable
+			   Date: field, the arrival date stands in. */
+			struct cache_view cv;
+			int64_t day = day_of(s->internaldate[i]);
+			if (cache_get(v->u, s->txn, v->mailbox_id, v->uids[i], &cv) == STORE_OK &&
+			    cv.date_valid)
+				day = day_of(cv.date + (int64_t)cv.date_zone * 60);
+			if (date_matches(k->kind, day, k->date))
+				bm_set(&out, i);
+		}
+		break;
+	case STORE_SEARCH_LARGER:
+	case STORE_SEARCH_SMALLER:
+		load_recs(s);
+		for (size_t i = 0; i < s->n; i++)
+			if (k->kind == STORE_SEARCH_LARGER ? s->size[i] > k->number :
+							      s->size[i] < k->number)
+				bm_set(&out, i);
+		break;
+	case STORE_SEARCH_MODSEQ:
+		load_recs(s);
+		for (size_t i = 0; i < s->n; i++)
+			if (s->modseq[i] >= k->number)
+				bm_set(&out, i);
+		break;
+	case STORE_SEARCH_HEADER:
+		eval_header(s, k, &out);
+		break;
+	case STORE_SEARCH_BODY:
+	case STORE_SEARCH_TEXT:
+		eval_text(s, k, &out);
+		break;
+	default:
+		s->ret = STORE_ERR_INVALID;
+		break;
+	}
+	return out;
+}
+
+int store_view_search(struct store_view *v, const struct store_search *criteria,
+		      uint32_t **uids_r, size_t *count_r, char **error_r)
+{
+	struct search s = { .v = v, .n = v->count, .error_r = error_r, .ret = STORE_OK };
+	int ret = user_txn_begin(v->u, false, &s.txn, error_r);
+	if (ret < 0)
+		return ret;
+	struct bitmap result = eval(&s, criteria, 0);
+	user_txn_abort(v->u, s.txn);
+	free(s.flags);
+	free(s.keywords);
+	free(s.modseq);
+	free(s.size);
+	free(s.internaldate);
+	if (s.ret < 0) {
+		bm_free(&result);
+		return store_fail(s.ret, error_r, "search failed");
+	}
+	size_t count = 0;
+	uint32_t *uids = xmalloc((s.n ? s.n : 1) * sizeof(*uids));
+	for (size_t i = 0; i < s.n; i++)
+		if (bm_get(&result, i))
+			uids[count++] = v->uids[i];
+	bm_free(&result);
+	*uids_r = uids;
+	*count_r = count;
+	return STORE_OK;
+}

@@ -1,0 +1,34 @@
+/* The view struct, shared by the store files that operate through views. */
+#ifndef PETREL_STORE_VIEW_H
+#define PETREL_STORE_VIEW_H
+
+#include <time.h>
+
+#include "store/internal.h"
+
+struct store_view {
+	struct store_user *u;
+	char *mailbox;		/* canonical name */
+	char *folder;		/* its directory */
+	unsigned int flags;	/* enum store_view_flags */
+	uint32_t mailbox_id;
+	uint32_t uidvalidity;
+	uint64_t modseq;	/* changes up to here are reflected */
+	uint32_t *uids;		/* sorted: seq n is uids[n-1] */
+	size_t count, cap;
+	uint32_t *pending;	/* expunged, not yet reported */
+	size_t pending_count;
+	/* \Recent here: UIDs in these [first, end) ranges, which this view
+	   claimed (usually one; another session may claim in between). */
+	struct recent_range {
+		uint32_t first, end;
+	} *recent;
+	size_t recent_count;
+	struct timespec new_mtime;	   /* new/ as of the last import */
+	char *keyword_names[STORE_MAX_KEYWORDS];
+};
+
+/* Takes \Recent for every message not yet claimed by anyone (view.c). */
+int view_claim_recent(struct store_view *v, char **error_r);
+
+#endif

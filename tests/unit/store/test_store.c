@@ -1,0 +1,993 @@
+/* The store's operations, each against a fresh data directory. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/xalloc.h"
+#include "store/store.h"
+
+#define USER "ann@example.test"
+
+struct fixture {
+	char dir[64];
+	char *data, *run;
+	struct store *store;
+	struct store_user *u;
+};
+
+static void rm_rf(const char *path)
+{
+	char *cmd = xasprintf("rm -rf '%s'", path);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/petrel-store-test-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->data = xasprintf("%s/data", f->dir);
+	f->run = xasprintf("%s/run", f->dir);
+	struct store_options o = { .data_dir = f->data, .run_dir = f->run, .listen = true,
+				   .program = "test" };
+	char *error = NULL;
+	if (store_open(&o, &f->store, &error) < 0)
+		fail_msg("%s", error);
+	if (store_user_add(f->store, USER, &error) < 0)
+		fail_msg("%s", error);
+	if (store_user_open(f->store, USER, &f->u, &error) < 0)
+		fail_msg("%s", error);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_user_close(&f->u);
+	store_close(&f->store);
+	rm_rf(f->dir);
+	free(f->data);
+	free(f->run);
+	free(f);
+	return 0;
+}
+
+/* Appends a message from text (LF line endings) and returns its UID. */
+static uint32_t append(struct fixture *f, const char *mailbox, const char *text, uint32_t flags,
+		       const char *const *keywords, size_t nkw, int64_t date)
+{
+	struct store_draft *d;
+	char *error = NULL;
+	assert_int_equal(store_draft_begin(f->u, &d, &error), STORE_OK);
+	assert_int_equal(store_draft_write(d, text, strlen(text), &error), STORE_OK);
+	assert_int_equal(store_draft_finish(d, &error), STORE_OK);
+	struct store_append item = { .draft = d, .mailbox = mailbox, .flags = flags,
+				     .keywords = { keywords, nkw }, .internaldate = date };
+	assert_int_equal(store_append(f->u, &item, 1, &error), STORE_OK);
+	if (item.result != STORE_OK)
+		fail_msg("append: %s", store_strerror(item.result));
+	return item.uid;
+}
+
+static const char *msg(int n)
+{
+	static char text[256];
+	snprintf(text, sizeof(text),
+		 "From: Bob <bob@example.test>\nSubject: test message %d\n\nbody of %d\nzebra%s\n", n,
+		 n, n % 2 ? " giraffe" : "");
+	return text;
+}
+
+/* ------------------------------------------------------------- mailboxes */
+
+struct list_ctx {
+	char names[32][64];
+	unsigned int uses[32];
+	bool subscribed[32], exists[32], noselect[32], children[32];
+	int n;
+};
+
+static void list_cb(const struct store_mailbox_info *info, void *ctx)
+{
+	struct list_ctx *l = ctx;
+	snprintf(l->names[l->n], sizeof(l->names[0]), "%s", info->name);
+	l->uses[l->n] = info->special_use;
+	l->subscribed[l->n] = info->subscribed;
+	l->exists[l->n] = info->exists;
+	l->noselect[l->n] = info->noselect;
+	l->children[l->n] = info->has_children;
+	l->n++;
+}
+
+static int find(struct list_ctx *l, const char *name)
+{
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static void test_default_folders(void **state)
+{
+	struct fixture *f = *state;
+	struct list_ctx l = { 0 };
+	assert_int_equal(store_mailbox_list(f->u, list_cb, &l, NULL), STORE_OK);
+	const char *want[] = { "Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash" };
+	assert_int_equal(l.n, 6);
+	for (int i = 0; i < 6; i++) {
+		assert_string_equal(l.names[i], want[i]);
+		assert_true(l.subscribed[i] && l.exists[i]);
+	}
+	assert_int_equal(l.uses[find(&l, "Sent")], STORE_USE_SENT);
+	assert_int_equal(l.uses[find(&l, "Trash")], STORE_USE_TRASH);
+	char *path = xasprintf("%s/users/%s/Maildir/.Sent/cur", f->data, USER);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	free(path);
+	path = xasprintf("%s/users/%s/Maildir/subscriptions", f->data, USER);
+	assert_int_equal(stat(path, &st), 0);
+	free(path);
+}
+
+static void test_names(void **state)
+{
+	const char *why;
+	const char *good[] = { "INBOX", "a", "a/b", "Caf\xc3\xa9", "a.b", "with space", "[Gmail]/x" };
+	const char *bad[] = { "", "/a", "a/", "a//b", "a%", "a*", "bad\x01", "\xff\xfe", "a\x7f" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(store_mailbox_name_check(good[i], &why), STORE_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(store_mailbox_name_check(bad[i], &why), STORE_ERR_INVALID);
+	char longname[300];
+	memset(longname, 'x', 299);
+	longname[299] = '\0';
+	assert_int_equal(store_mailbox_name_check(longname, &why), STORE_ERR_INVALID);
+}
+
+static void test_create_rename_delete(void **state)
+{
+	struct fixture *f = *state;
+	char *error = NULL;
+	assert_int_equal(store_mailbox_create(f->u, "Work/Projects/2024.q1", 0, &error), STORE_OK);
+	assert_int_equal(store_mailbox_create(f->u, "Work", 0, &error), STORE_ERR_EXISTS);
+	free(error);
+	error = NULL;
+	assert_int_equal(store_mailbox_create(f->u, "inbox", 0, &error), STORE_ERR_EXISTS);
+	free(error);
+	error = NULL;
+	/* On disk: Maildir++ names, the dot inside a level escaped. */
+	char *path = xasprintf("%s/users/%s/Maildir/.Work.Projects.2024%%2Eq1/cur", f->data, USER);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	free(path);
+	append(f, "Work/Projects/2024.q1", msg(1), 0, NULL, 0, 0);
+
+	assert_int_equal(store_mailbox_rename(f->u, "Work", "Job", &error), STORE_OK);
+	struct list_ctx l = { 0 };
+	store_mailbox_list(f->u, list_cb, &l, NULL);
+	assert_true(find(&l, "Job/Projects/2024.q1") >= 0 && find(&l, "Work") < 0);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "Job/Projects/2024.q1", &info, &error), STORE_OK);
+	assert_int_equal(info.messages, 1);
+
+	/* A mailbox with children becomes \Noselect; then it cannot be
+	   deleted again until the children are gone. */
+	assert_int_equal(store_mailbox_delete(f->u, "Job/Projects", &error), STORE_OK);
+	memset(&l, 0, sizeof(l));
+	store_mailbox_list(f->u, list_cb, &l, NULL);
+	assert_true(l.noselect[find(&l, "Job/Projects")]);
+	assert_int_equal(store_mailbox_delete(f->u, "Job/Projects", &error), STORE_ERR_HAS_CHILDREN);
+	free(error);
+	error = NULL;
+	assert_int_equal(store_mailbox_delete(f->u, "Job/Projects/2024.q1", &error), STORE_OK);
+	assert_int_equal(store_mailbox_delete(f->u, "Job/Projects", &error), STORE_OK);
+	assert_int_equal(store_mailbox_delete(f->u, "INBOX", &error), STORE_ERR_NOT_ALLOWED);
+	free(error);
+	error = NULL;
+	assert_int_equal(store_mailbox_delete(f->u, "Nope", &error), STORE_ERR_NOT_FOUND);
+	free(error);
+	error = NULL;
+
+	/* Quota followed the deleted message. */
+	struct store_quota q;
+	store_quota_get(f->u, &q);
+	assert_int_equal(q.used_messages, 0);
+
+	/* RENAME INBOX moves its messages and leaves it empty. */
+	append(f, "INBOX", msg(2), 0, NULL, 0, 0);
+	assert_int_equal(store_mailbox_rename(f->u, "INBOX", "Old", &error), STORE_OK);
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, &error), STORE_OK);
+	assert_int_equal(info.messages, 0);
+	assert_int_equal(store_mailbox_status(f->u, "Old", &info, &error), STORE_OK);
+	assert_int_equal(info.messages, 1);
+}
+
+static void test_recreate_changes_uidvalidity(void **state)
+{
+	struct fixture *f = *state;
+	char *error = NULL;
+	struct store_mailbox_info a, b;
+	assert_int_equal(store_mailbox_create(f->u, "X", 0, &error), STORE_OK);
+	store_mailbox_status(f->u, "X", &a, &error);
+	assert_int_equal(store_mailbox_delete(f->u, "X", &error), STORE_OK);
+	assert_int_equal(store_mailbox_create(f->u, "X", 0, &error), STORE_OK);
+	store_mailbox_status(f->u, "X", &b, &error);
+	assert_true(b.uidvalidity > a.uidvalidity);
+}
+
+static void test_subscriptions(void **state)
+{
+	struct fixture *f = *state;
+	char *error = NULL;
+	/* RFC 3501 6.3.6: a name may be subscribed without existing. */
+	assert_int_equal(store_mailbox_subscribe(f->u, "Ghost", true, &error), STORE_OK);
+	assert_int_equal(store_mailbox_subscribe(f->u, "Sent", false, &error), STORE_OK);
+	struct list_ctx l = { 0 };
+	store_mailbox_list(f->u, list_cb, &l, NULL);
+	int g = find(&l, "Ghost");
+	assert_true(g >= 0 && l.subscribed[g] && !l.exists[g]);
+	assert_false(l.subscribed[find(&l, "Sent")]);
+	assert_int_equal(store_mailbox_subscribe(f->u, "Sent", false, &error), STORE_ERR_NOT_FOUND);
+	free(error);
+}
+
+/* -------------------------------------------------------------- messages */
+
+static char *read_message(struct store_view *v, uint32_t uid)
+{
+	int fd = store_view_open_message(v, uid, NULL);
+	assert_true(fd >= 0);
+	char *buf = xcalloc(1, 65536);
+	ssize_t n = read(fd, buf, 65535);
+	assert_true(n >= 0);
+	close(fd);
+	return buf;
+}
+
+static void test_append_stores_crlf(void **state)
+{
+	struct fixture *f = *state;
+	const char *kw[] = { "$Forwarded", "Work" };
+	uint32_t uid = append(f, "INBOX", "Subject: hi\n\nline one\r\nline two\nno end", STORE_FLAG_SEEN,
+			      kw, 2, 1700000000);
+	assert_int_equal(uid, 1);
+	struct store_view *v;
+	struct store_view_status st;
+	char *error = NULL;
+	assert_int_equal(store_view_open(f->u, "inbox", 0, &v, &st, &error), STORE_OK);
+	assert_int_equal(st.messages, 1);
+	assert_int_equal(st.unseen, 0);
+	assert_int_equal(st.uidnext, 2);
+	char *text = read_message(v, uid);
+	assert_string_equal(text, "Subject: hi\r\n\r\nline one\r\nline two\r\nno end");
+	struct store_reader *r;
+	assert_int_equal(store_reader_begin(v, &r, &error), STORE_OK);
+	struct store_msg m;
+	assert_int_equal(store_reader_get(r, uid, STORE_FETCH_FLAGS | STORE_FETCH_STRUCTURE, &m),
+			 STORE_OK);
+	assert_int_equal(m.flags, STORE_FLAG_SEEN);
+	assert_int_equal(m.size, strlen(text));
+	assert_int_equal(m.internaldate, 1700000000);
+	assert_int_equal(__builtin_popcountll(m.keywords), 2);
+	assert_true(m.part_count >= 1);
+	assert_int_equal(m.parts[0].header_size, strlen("Subject: hi\r\n\r\n"));
+	struct buf header = BUF_INIT;
+	assert_int_equal(store_reader_header(r, uid, &header), STORE_OK);
+	assert_string_equal(buf_cstr(&header), "Subject: hi\r\n\r\n");
+	buf_free(&header);
+	store_reader_end(&r);
+	/* Keyword names come back by id. */
+	bool forwarded = false;
+	for (unsigned int id = 0; id < 64; id++)
+		if ((m.keywords >> id) & 1)
+			forwarded |= strcmp(store_keyword_name(v, id), "$Forwarded") == 0;
+	assert_true(forwarded);
+	free(text);
+	store_view_close(&v);
+
+	/* The file name carries size, UID and flags (S = seen; keywords as
+	   letters). */
+	char *cur = xasprintf("%s/users/%s/Maildir/cur", f->data, USER);
+	DIR *d = opendir(cur);
+	struct dirent *de;
+	bool found = false;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		assert_non_null(strstr(de->d_name, ",S=41,W=41,U=1:2,S"));
+		found = true;
+		struct stat sst;
+		char *p = xasprintf("%s/%s", cur, de->d_name);
+		stat(p, &sst);
+		assert_int_equal(sst.st_mtime, 1700000000); /* INTERNALDATE */
+		free(p);
+	}
+	closedir(d);
+	free(cur);
+	assert_true(found);
+}
+
+static void test_uids_never_reused(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 1; i <= 5; i++)
+		assert_int_equal(append(f, "INBOX", msg(i), 0, NULL, 0, 0), (uint32_t)i);
+	struct store_view *v;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, NULL), STORE_OK);
+	uint32_t last[] = { 5 };
+	assert_int_equal(store_view_set_flags(v, last, 1, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL,
+					      NULL),
+			 STORE_OK);
+	assert_int_equal(store_view_expunge(v, NULL, 0, NULL), STORE_OK);
+	store_view_close(&v);
+	assert_int_equal(append(f, "INBOX", msg(6), 0, NULL, 0, 0), 6);
+}
+
+static void test_append_to_missing_mailbox_and_quota(void **state)
+{
+	struct fixture *f = *state;
+	struct store_draft *d;
+	char *error = NULL;
+	store_draft_begin(f->u, &d, &error);
+	store_draft_write(d, "x\n", 2, &error);
+	store_draft_finish(d, &error);
+	struct store_append item = { .draft = d, .mailbox = "Nowhere" };
+	assert_int_equal(store_append(f->u, &item, 1, &error), STORE_OK);
+	assert_int_equal(item.result, STORE_ERR_NOT_FOUND);
+	/* The draft is gone from tmp/ either way. */
+	char *tmp = xasprintf("%s/users/%s/Maildir/tmp", f->data, USER);
+	DIR *dir = opendir(tmp);
+	struct dirent *de;
+	int files = 0;
+	while ((de = readdir(dir)) != NULL)
+		files += de->d_name[0] != '.';
+	closedir(dir);
+	free(tmp);
+	assert_int_equal(files, 0);
+
+	assert_int_equal(store_quota_set(f->store, USER, 0, 2, &error), STORE_OK);
+	append(f, "INBOX", msg(1), 0, NULL, 0, 0);
+	append(f, "INBOX", msg(2), 0, NULL, 0, 0);
+	store_draft_begin(f->u, &d, &error);
+	store_draft_write(d, "x\n", 2, &error);
+	store_draft_finish(d, &error);
+	item = (struct store_append){ .draft = d, .mailbox = "INBOX" };
+	store_append(f->u, &item, 1, &error);
+	assert_int_equal(item.result, STORE_ERR_QUOTA);
+	struct store_quota q;
+	store_quota_get(f->u, &q);
+	assert_int_equal(q.used_messages, 2);
+	assert_int_equal(q.limit_messages, 2);
+}
+
+/* ------------------------------------------------------------------ views */
+
+struct events {
+	char log[1024];
+};
+
+static void ev_expunged(void *ctx, uint32_t seq, uint32_t uid)
+{
+	struct events *e = ctx;
+	size_t n = strlen(e->log);
+	snprintf(e->log + n, sizeof(e->log) - n, "X%u ", seq);
+}
+
+static void ev_exists(void *ctx, uint32_t count, uint32_t recent)
+{
+	struct events *e = ctx;
+	size_t n = strlen(e->log);
+	snprintf(e->log + n, sizeof(e->log) - n, "E%u ", count);
+}
+
+static void ev_flags(void *ctx, uint32_t seq, uint32_t uid, uint32_t flags, uint64_t kw,
+		     uint64_t modseq)
+{
+	struct events *e = ctx;
+	size_t n = strlen(e->log);
+	snprintf(e->log + n, sizeof(e->log) - n, "F%u:%u ", seq, flags);
+}
+
+static const struct store_sync_cb events_cb = { ev_expunged, ev_exists, ev_flags };
+
+static void test_view_sync(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 1; i <= 4; i++)
+		append(f, "INBOX", msg(i), 0, NULL, 0, 0);
+	struct store_view *a, *b;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &a, &st, NULL), STORE_OK);
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &b, &st, NULL), STORE_OK);
+	/* b flags and expunges; a sees nothing until it syncs. */
+	uint32_t uids[] = { 2, 3 };
+	store_view_set_flags(b, uids, 2, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, NULL);
+	uint32_t one[] = { 1 };
+	store_view_set_flags(b, one, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, NULL);
+	store_view_expunge(b, NULL, 0, NULL);
+	append(f, "INBOX", msg(5), 0, NULL, 0, 0);
+	assert_int_equal(store_view_count(a), 4);
+
+	/* Expunges held back (during FETCH/STORE/SEARCH): only new mail and
+	   flags, with the old numbering. */
+	struct events e = { "" };
+	assert_int_equal(store_view_sync(a, false, &events_cb, &e, NULL), STORE_OK);
+	assert_string_equal(e.log, "E5 F1:1 ");
+	assert_int_equal(store_view_count(a), 5);
+	/* Now the expunges, each with its sequence number at that moment. */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(store_view_sync(a, true, &events_cb, &e, NULL), STORE_OK);
+	assert_string_equal(e.log, "X2 X2 ");
+	assert_int_equal(store_view_count(a), 3);
+	assert_int_equal(store_view_uid(a, 1), 1);
+	assert_int_equal(store_view_uid(a, 2), 4);
+	assert_int_equal(store_view_uid(a, 3), 5);
+	assert_int_equal(store_view_seq(a, 5), 3);
+	assert_int_equal(store_view_seq(a, 2), 0);
+	/* Nothing more to say. */
+	memset(&e, 0, sizeof(e));
+	store_view_sync(a, true, &events_cb, &e, NULL);
+	assert_string_equal(e.log, "");
+	store_view_close(&a);
+	store_view_close(&b);
+}
+
+static void test_view_gone_and_readonly(void **state)
+{
+	struct fixture *f = *state;
+	char *error = NULL;
+	store_mailbox_create(f->u, "Temp", 0, &error);
+	struct store_view *v, *ro;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "Temp", 0, &v, &st, NULL), STORE_OK);
+	assert_int_equal(store_view_open(f->u, "Temp", STORE_VIEW_READONLY, &ro, &st, NULL), STORE_OK);
+	uint32_t uid = 1;
+	assert_int_equal(store_view_set_flags(ro, &uid, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL,
+					      &error),
+			 STORE_ERR_NOT_ALLOWED);
+	free(error);
+	error = NULL;
+	store_mailbox_delete(f->u, "Temp", &error);
+	store_mailbox_create(f->u, "Temp", 0, &error);
+	assert_int_equal(store_view_sync(v, true, &events_cb, &(struct events){ "" }, &error),
+			 STORE_ERR_GONE);
+	free(error);
+	error = NULL;
+	store_view_close(&v);
+	store_view_close(&ro);
+	assert_int_equal(store_view_open(f->u, "Nope", 0, &v, &st, &error), STORE_ERR_NOT_FOUND);
+	free(error);
+}
+
+static void test_recent(void **state)
+{
+	struct fixture *f = *state;
+	append(f, "INBOX", msg(1), 0, NULL, 0, 0);
+	append(f, "INBOX", msg(2), 0, NULL, 0, 0);
+	struct store_view *a, *b, *c;
+	struct store_view_status st;
+	/* EXAMINE sees none and takes none. */
+	store_view_open(f->u, "INBOX", STORE_VIEW_READONLY | STORE_VIEW_CLAIM_RECENT, &c, &st, NULL);
+	assert_int_equal(st.recent, 0);
+	store_view_open(f->u, "INBOX", STORE_VIEW_CLAIM_RECENT, &a, &st, NULL);
+	assert_int_equal(st.recent, 2);
+	assert_true(store_view_recent(a, 1) && store_view_recent(a, 2));
+	store_view_open(f->u, "INBOX", STORE_VIEW_CLAIM_RECENT, &b, &st, NULL);
+	assert_int_equal(st.recent, 0); /* a took them */
+	/* New mail is \Recent for the claiming session that sees it first. */
+	append(f, "INBOX", msg(3), 0, NULL, 0, 0);
+	struct events e = { "" };
+	store_view_sync(a, true, &events_cb, &e, NULL);
+	assert_true(store_view_recent(a, 3));
+	store_view_sync(b, true, &events_cb, &e, NULL);
+	assert_false(store_view_recent(b, 3));
+	store_view_close(&a);
+	store_view_close(&b);
+	store_view_close(&c);
+}
+
+static void test_flags_and_file_names(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t uid = append(f, "INBOX", msg(1), 0, NULL, 0, 0);
+	struct store_view *v;
+	struct store_view_status st;
+	store_view_open(f->u, "INBOX", 0, &v, &st, NULL);
+	assert_int_equal(st.unseen, 1);
+	assert_int_equal(st.first_unseen_seq, 1);
+	const char *kw[] = { "$Junk" };
+	struct store_keywords k = { kw, 1 };
+	assert_int_equal(store_view_set_flags(v, &uid, 1, STORE_FLAGS_ADD,
+					      STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, &k, NULL),
+			 STORE_OK);
+	struct events e = { "" };
+	store_view_sync(v, true, &events_cb, &e, NULL);
+	assert_string_equal(e.log, "F1:5 ");
+	/* The file name follows: F S and a keyword letter. */
+	char *cur = xasprintf("%s/users/%s/Maildir/cur", f->data, USER);
+	DIR *d = opendir(cur);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			assert_non_null(strstr(de->d_name, ":2,FSa"));
+	closedir(d);
+	struct store_mailbox_info info;
+	store_mailbox_status(f->u, "INBOX", &info, NULL);
+	assert_int_equal(info.unseen, 0);
+	uint64_t modseq = info.highest_modseq;
+	/* Replace drops the keyword and F; remove drops S. */
+	assert_int_equal(store_view_set_flags(v, &uid, 1, STORE_FLAGS_REPLACE, STORE_FLAG_SEEN, NULL,
+					      NULL),
+			 STORE_OK);
+	assert_int_equal(store_view_set_flags(v, &uid, 1, STORE_FLAGS_REMOVE, STORE_FLAG_SEEN, NULL,
+					      NULL),
+			 STORE_OK);
+	store_mailbox_status(f->u, "INBOX", &info, NULL);
+	assert_int_equal(info.unseen, 1);
+	assert_true(info.highest_modseq >= modseq + 2);
+	d = opendir(cur);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			assert_true(strlen(strstr(de->d_name, ":2,")) == 3);
+	closedir(d);
+	free(cur);
+	/* A no-op change changes nothing, not even MODSEQ. */
+	uint64_t before = info.highest_modseq;
+	store_view_set_flags(v, &uid, 1, STORE_FLAGS_REMOVE, STORE_FLAG_SEEN, NULL, NULL);
+	store_mailbox_status(f->u, "INBOX", &info, NULL);
+	assert_int_equal(info.highest_modseq, before);
+	store_view_close(&v);
+}
+
+static void test_copy_move(void **state)
+{
+	struct fixture *f = *state;
+	append(f, "INBOX", msg(1), STORE_FLAG_SEEN, NULL, 0, 1600000000);
+	append(f, "INBOX", msg(2), 0, NULL, 0, 0);
+	struct store_view *v;
+	struct store_view_status st;
+	store_view_open(f->u, "INBOX", 0, &v, &st, NULL);
+	uint32_t uids[] = { 1, 2 }, uv, *dest;
+	char *error = NULL;
+	assert_int_equal(store_view_copy(v, uids, 2, "Archive", false, &uv, &dest, &error), STORE_OK);
+	assert_int_equal(dest[0], 1);
+	assert_int_equal(dest[1], 2);
+	free(dest);
+	struct store_mailbox_info info;
+	store_mailbox_status(f->u, "Archive", &info, NULL);
+	assert_int_equal(info.messages, 2);
+	assert_int_equal(info.unseen, 1);
+	assert_int_equal(info.uidvalidity, uv);
+	struct store_quota q;
+	store_quota_get(f->u, &q);
+	assert_int_equal(q.used_messages, 4);
+
+	uint32_t one[] = { 1 };
+	assert_int_equal(store_view_copy(v, one, 1, "Trash", true, &uv, &dest, &error), STORE_OK);
+	free(dest);
+	store_mailbox_status(f->u, "INBOX", &info, NULL);
+	assert_int_equal(info.messages, 1);
+	store_quota_get(f->u, &q);
+	assert_int_equal(q.used_messages, 4); /* a move keeps usage */
+	assert_int_equal(store_view_copy(v, one, 1, "Missing", false, &uv, &dest, &error),
+			 STORE_ERR_NOT_FOUND);
+	free(error);
+	error = NULL;
+	store_view_close(&v);
+
+	/* The copy keeps flags and INTERNALDATE and reads back the same. */
+	store_view_open(f->u, "Trash", 0, &v, &st, NULL);
+	struct store_reader *r;
+	store_reader_begin(v, &r, NULL);
+	struct store_msg m;
+	assert_int_equal(store_reader_get(r, 1, STORE_FETCH_FLAGS, &m), STORE_OK);
+	assert_int_equal(m.flags, STORE_FLAG_SEEN);
+	assert_int_equal(m.internaldate, 1600000000);
+	store_reader_end(&r);
+	char *text = read_message(v, 1);
+	assert_non_null(strstr(text, "test message 1"));
+	free(text);
+	store_view_close(&v);
+}
+
+/* ----------------------------------------------------------------- search */
+
+static size_t search(struct fixture *f, const struct store_search *k, uint32_t *out)
+{
+	struct store_view *v;
+	struct store_view_status st;
+	store_view_open(f->u, "INBOX", 0, &v, &st, NULL);
+	uint32_t *uids;
+	size_t n;
+	char *error = NULL;
+	assert_int_equal(store_view_search(v, k, &uids, &n, &error), STORE_OK);
+	memcpy(out, uids, n * sizeof(*uids));
+	free(uids);
+	store_view_close(&v);
+	return n;
+}
+
+static void test_search(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 1; i <= 6; i++)
+		append(f, "INBOX", msg(i), i == 2 ? STORE_FLAG_SEEN : 0, NULL, 0,
+		       1700000000 + i * 86400);
+	append(f, "INBOX", "Subject: Caf\xc3\x89 na\xc3\xafve\n\nGR\xc3\x9c\xc3\x9f GOTT, https://example.test/very-long-path-component-that-goes-on-and-on/x\n",
+	       0, NULL, 0, 0);
+	uint32_t r[16];
+	struct store_search k = { .kind = STORE_SEARCH_BODY, .text = "GIRAFFE" };
+	assert_int_equal(search(f, &k, r), 3);
+	assert_int_equal(r[0], 1);
+	k.text = "iraf"; /* substrings of words */
+	assert_int_equal(search(f, &k, r), 3);
+	k.text = "zebra gir"; /* across words: verified against the text */
+	assert_int_equal(search(f, &k, r), 3);
+	k.text = "message"; /* only in the header: not BODY */
+	assert_int_equal(search(f, &k, r), 0);
+	k.kind = STORE_SEARCH_TEXT;
+	assert_int_equal(search(f, &k, r), 6);
+	k.text = "gr\xc3\xbc\xc3\x9f"; /* case-insensitive beyond ASCII */
+	assert_int_equal(search(f, &k, r), 1);
+	assert_int_equal(r[0], 7);
+	k.text = "that"; /* a word posted once: LMDB 0.9.24 GET_MULTIPLE quirk */
+	assert_int_equal(search(f, &k, r), 1);
+	k.text = "component-that-goes"; /* punctuation: verified */
+	assert_int_equal(search(f, &k, r), 1);
+	k.text = "on-and-on/x";
+	assert_int_equal(search(f, &k, r), 1);
+	k.text = "";
+	assert_int_equal(search(f, &k, r), 7);
+
+	struct store_search h = { .kind = STORE_SEARCH_HEADER, .field = "subject", .text = "MESSAGE 3" };
+	assert_int_equal(search(f, &h, r), 1);
+	assert_int_equal(r[0], 3);
+	h.text = "caf\xc3\xa9";
+	assert_int_equal(search(f, &h, r), 1);
+
+	struct store_search seen = { .kind = STORE_SEARCH_FLAGS_SET, .flags = STORE_FLAG_SEEN };
+	assert_int_equal(search(f, &seen, r), 1);
+	assert_int_equal(r[0], 2);
+	seen.kind = STORE_SEARCH_FLAGS_UNSET;
+	assert_int_equal(search(f, &seen, r), 6);
+	const char *unknown[] = { "NeverUsed" };
+	struct store_search kw = { .kind = STORE_SEARCH_FLAGS_SET, .keywords = { unknown, 1 } };
+	assert_int_equal(search(f, &kw, r), 0);
+	kw.kind = STORE_SEARCH_FLAGS_UNSET;
+	assert_int_equal(search(f, &kw, r), 7);
+
+	struct store_uid_range ranges[] = { { 2, 3 }, { 6, 4294967295u } };
+	struct store_search uids = { .kind = STORE_SEARCH_UIDS, .ranges = ranges, .range_count = 2 };
+	assert_int_equal(search(f, &uids, r), 4);
+
+	int64_t day3 = (1700000000 + 3 * 86400) / 86400 * 86400;
+	struct store_search on = { .kind = STORE_SEARCH_INTERNALDATE_ON, .date = day3 };
+	assert_int_equal(search(f, &on, r), 1);
+	assert_int_equal(r[0], 3);
+	on.kind = STORE_SEARCH_INTERNALDATE_BEFORE;
+	assert_int_equal(search(f, &on, r), 2);
+
+	/* NOT (OR seen giraffe) */
+	struct store_search parts[2] = { { .kind = STORE_SEARCH_FLAGS_SET, .flags = STORE_FLAG_SEEN },
+					 { .kind = STORE_SEARCH_BODY, .text = "giraffe" } };
+	struct store_search or = { .kind = STORE_SEARCH_OR, .children = parts, .child_count = 2 };
+	struct store_search not = { .kind = STORE_SEARCH_NOT, .children = &or, .child_count = 1 };
+	assert_int_equal(search(f, &not, r), 3); /* 4, 6, 7 */
+	assert_int_equal(r[0], 4);
+
+	struct store_search larger = { .kind = STORE_SEARCH_LARGER, .number = 100 };
+	assert_int_equal(search(f, &larger, r), 1);
+}
+
+/* -------------------------------------------------------- notifications */
+
+static void note_cb(const char *user, const char *mailbox, void *ctx)
+{
+	char *log = ctx;
+	strcat(log, mailbox);
+	strcat(log, ";");
+}
+
+static void test_notifications(void **state)
+{
+	struct fixture *f = *state;
+	/* A second process would bind its own socket; a second store in this
+	   process stands in for it. */
+	struct store_options o = { .data_dir = f->data, .run_dir = f->run, .listen = true,
+				   .program = "other" };
+	struct store *other;
+	assert_int_equal(store_open(&o, &other, NULL), STORE_OK);
+	int fd = store_notify_fd(other);
+	assert_true(fd >= 0);
+	append(f, "Sent", msg(1), 0, NULL, 0, 0);
+	char log[256] = "";
+	store_notify_read(other, note_cb, log);
+	assert_string_equal(log, "Sent;");
+	log[0] = '\0';
+	store_notify_read(other, note_cb, log);
+	assert_string_equal(log, "");
+	store_close(&other);
+	/* A listener that went away is forgotten by the next sender. */
+	append(f, "Sent", msg(2), 0, NULL, 0, 0);
+	char *dir = xasprintf("%s/notify", f->run);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int sockets = 0;
+	while ((de = readdir(d)) != NULL)
+		sockets += de->d_name[0] != '.';
+	closedir(d);
+	free(dir);
+	assert_int_equal(sockets, 1);
+}
+
+/* ---------------------------------------------------------- group commit */
+
+struct thread_arg {
+	struct fixture *f;
+	int n;
+	uint32_t uids[50];
+};
+
+static void *deliver_thread(void *p)
+{
+	struct thread_arg *a = p;
+	for (int i = 0; i < a->n; i++) {
+		struct store_draft *d;
+		store_draft_begin(a->f->u, &d, NULL);
+		store_draft_write(d, msg(i), strlen(msg(i)), NULL);
+		store_draft_finish(d, NULL);
+		struct store_append item = { .draft = d, .mailbox = "INBOX" };
+		if (store_deliver(a->f->u, &item, NULL) == STORE_OK)
+			a->uids[i] = item.uid;
+	}
+	return NULL;
+}
+
+static void test_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[8];
+	struct thread_arg args[8];
+	for (int i = 0; i < 8; i++) {
+		args[i] = (struct thread_arg){ .f = f, .n = 50 };
+		pthread_create(&t[i], NULL, deliver_thread, &args[i]);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	/* 400 messages, 400 distinct UIDs 1..400. */
+	bool seen[401] = { false };
+	for (int i = 0; i < 8; i++)
+		for (int j = 0; j < 50; j++) {
+			uint32_t uid = args[i].uids[j];
+			assert_true(uid >= 1 && uid <= 400 && !seen[uid]);
+			seen[uid] = true;
+		}
+	struct store_mailbox_info info;
+	store_mailbox_status(f->u, "INBOX", &info, NULL);
+	assert_int_equal(info.messages, 400);
+	assert_int_equal(info.uidnext, 401);
+}
+
+/* --------------------------------------------------------------- recovery */
+
+static void reopen(struct fixture *f)
+{
+	store_user_close(&f->u);
+	char *error = NULL;
+	if (store_user_open(f->store, USER, &f->u, &error) < 0)
+		fail_msg("%s", error);
+}
+
+static void test_rebuild_keeps_everything(void **state)
+{
+	struct fixture *f = *state;
+	const char *kw[] = { "$Forwarded" };
+	append(f, "INBOX", msg(1), STORE_FLAG_SEEN | STORE_FLAG_ANSWERED, kw, 1, 1500000000);
+	append(f, "INBOX", msg(2), 0, NULL, 0, 0);
+	append(f, "INBOX", msg(3), STORE_FLAG_FLAGGED, NULL, 0, 0);
+	char *error = NULL;
+	store_mailbox_create(f->u, "Lists/petrel.dev", 0, &error);
+	append(f, "Lists/petrel.dev", msg(4), 0, NULL, 0, 0);
+	store_mailbox_subscribe(f->u, "Lists/petrel.dev", true, &error);
+	struct store_view *v;
+	struct store_view_status st;
+	store_view_open(f->u, "INBOX", 0, &v, &st, NULL);
+	uint32_t two = 2;
+	store_view_set_flags(v, &two, 1, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, NULL);
+	store_view_expunge(v, NULL, 0, NULL); /* UID 2 is gone for good */
+	store_view_close(&v);
+	struct store_mailbox_info before, after;
+	store_mailbox_status(f->u, "INBOX", &before, NULL);
+
+	/* Lose the index entirely. */
+	store_user_close(&f->u);
+	char *index = xasprintf("%s/users/%s/index", f->data, USER);
+	rm_rf(index);
+	free(index);
+	reopen(f);
+
+	store_mailbox_status(f->u, "INBOX", &after, NULL);
+	assert_int_equal(after.uidvalidity, before.uidvalidity);
+	assert_int_equal(after.uidnext, before.uidnext);
+	assert_int_equal(after.messages, 2);
+	store_view_open(f->u, "INBOX", 0, &v, &st, NULL);
+	assert_int_equal(store_view_uid(v, 1), 1);
+	assert_int_equal(store_view_uid(v, 2), 3);
+	struct store_reader *r;
+	store_reader_begin(v, &r, NULL);
+	struct store_msg m;
+	store_reader_get(r, 1, STORE_FETCH_FLAGS, &m);
+	assert_int_equal(m.flags, STORE_FLAG_SEEN | STORE_FLAG_ANSWERED);
+	assert_int_equal(m.internaldate, 1500000000);
+	assert_int_equal(__builtin_popcountll(m.keywords), 1);
+	assert_string_equal(store_keyword_name(v, (unsigned int)__builtin_ctzll(m.keywords)),
+			    "$Forwarded");
+	store_reader_get(r, 3, STORE_FETCH_FLAGS, &m);
+	assert_int_equal(m.flags, STORE_FLAG_FLAGGED);
+	store_reader_end(&r);
+	store_view_close(&v);
+	/* Folders, subscriptions, quota usage. */
+	assert_int_equal(store_mailbox_status(f->u, "Lists/petrel.dev", &after, NULL), STORE_OK);
+	assert_int_equal(after.messages, 1);
+	assert_true(after.subscribed);
+	struct store_quota q;
+	store_quota_get(f->u, &q);
+	assert_int_equal(q.used_messages, 3);
+	/* Search works on the rebuilt index. */
+	uint32_t res[8];
+	struct store_search k = { .kind = STORE_SEARCH_BODY, .text = "giraffe" };
+	assert_int_equal(search(f, &k, res), 2);
+	/* And new mail continues above the old UIDs. */
+	assert_int_equal(append(f, "INBOX", msg(9), 0, NULL, 0, 0), before.uidnext);
+}
+
+static void test_damaged_index_is_replaced(void **state)
+{
+	struct fixture *f = *state;
+	append(f, "INBOX", msg(1), 0, NULL, 0, 0);
+	store_user_close(&f->u);
+	char *data = xasprintf("%s/users/%s/index/data.mdb", f->data, USER);
+	FILE *fp = fopen(data, "w");
+	fputs("garbage, not an LMDB file", fp);
+	fclose(fp);
+	free(data);
+	reopen(f);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, NULL), STORE_OK);
+	assert_int_equal(info.messages, 1);
+}
+
+static void check_log(const char *line, void *ctx)
+{
+	(*(int *)ctx)++;
+}
+
+static void test_check_both_ways(void **state)
+{
+	struct fixture *f = *state;
+	append(f, "INBOX", msg(1), 0, NULL, 0, 0);
+	append(f, "INBOX", msg(2), 0, NULL, 0, 0);
+	char *cur = xasprintf("%s/users/%s/Maildir/cur", f->data, USER);
+	/* Lose one file... */
+	DIR *d = opendir(cur);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strstr(de->d_name, ",U=1:") != NULL) {
+			char *p = xasprintf("%s/%s", cur, de->d_name);
+			unlink(p);
+			free(p);
+		}
+	}
+	closedir(d);
+	/* ...gain one another tool wrote (bare LFs, no size or UID)... */
+	char *foreign = xasprintf("%s/1234.foreign.host:2,S", cur);
+	FILE *fp = fopen(foreign, "w");
+	fputs("Subject: from elsewhere\n\nhello\n", fp);
+	fclose(fp);
+	/* ...and one a crash left behind: our name, a UID never committed. */
+	char *orphan = xasprintf("%s/1235.M1P1Q1.host,S=8,W=8,U=3:2,", cur);
+	fp = fopen(orphan, "w");
+	fputs("A: b\r\n\r\n", fp);
+	fclose(fp);
+	int lines = 0;
+	struct store_check_report rep;
+	char *error = NULL;
+	assert_int_equal(store_check(f->store, USER, &rep, check_log, &lines, &error), STORE_OK);
+	assert_int_equal(rep.records_expunged, 1);
+	assert_int_equal(rep.files_indexed, 2);
+	assert_true(lines >= 3);
+	struct store_mailbox_info info;
+	store_mailbox_status(f->u, "INBOX", &info, NULL);
+	assert_int_equal(info.messages, 3);
+	/* The imported file was rewritten with CRLF under our name; the
+	   orphan kept its UID. */
+	struct store_view *v;
+	struct store_view_status st;
+	store_view_open(f->u, "INBOX", 0, &v, &st, NULL);
+	assert_int_equal(store_view_uid(v, 1), 2);
+	assert_int_equal(store_view_uid(v, 2), 3);
+	char *text = read_message(v, store_view_uid(v, 3));
+	assert_string_equal(text, "Subject: from elsewhere\r\n\r\nhello\r\n");
+	free(text);
+	struct store_reader *r;
+	store_reader_begin(v, &r, NULL);
+	struct store_msg m;
+	store_reader_get(r, store_view_uid(v, 3), STORE_FETCH_FLAGS, &m);
+	assert_int_equal(m.flags, STORE_FLAG_SEEN);
+	store_reader_end(&r);
+	store_view_close(&v);
+	/* A second check finds nothing to do. */
+	assert_int_equal(store_check(f->store, USER, &rep, NULL, NULL, &error), STORE_OK);
+	assert_int_equal(rep.records_expunged + rep.files_indexed + rep.uids_reassigned +
+				 rep.files_renamed + rep.mailboxes_found,
+			 0);
+	free(cur);
+	free(foreign);
+	free(orphan);
+}
+
+static void test_new_dir_pickup(void **state)
+{
+	struct fixture *f = *state;
+	char *path = xasprintf("%s/users/%s/Maildir/.Junk/new/99.dropped.host", f->data, USER);
+	FILE *fp = fopen(path, "w");
+	fputs("Subject: dropped\n\nspam\n", fp);
+	fclose(fp);
+	struct store_view *v;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "Junk", 0, &v, &st, NULL), STORE_OK);
+	assert_int_equal(st.messages, 1);
+	assert_int_equal(access(path, F_OK), -1);
+	/* And while open: the next sync picks up another. */
+	fp = fopen(path, "w");
+	fputs("Subject: dropped again\n\nspam\n", fp);
+	fclose(fp);
+	struct events e = { "" };
+	store_view_sync(v, true, &events_cb, &e, NULL);
+	assert_string_equal(e.log, "E2 ");
+	store_view_close(&v);
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_default_folders, setup, teardown),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test_setup_teardown(test_create_rename_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recreate_changes_uidvalidity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subscriptions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_stores_crlf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uids_never_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_to_missing_mailbox_and_quota, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_view_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_gone_and_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flags_and_file_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild_keeps_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_index_is_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_dir_pickup, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
