@@ -12,6 +12,8 @@
 static const struct cli_command *const tables[] = {
 	cli_user_commands,
 	cli_sandbox_commands,
+	cli_store_commands,
+	cli_quota_commands,
 };
 
 void cli_error(const char *fmt, ...)

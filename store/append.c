@@ -251,7 +251,11 @@ static int move_files(struct batch *b, struct store_append *items, size_t count,
 int store_append(struct store_user *u, struct store_append *items, size_t count, char **error_r)
 {
 	struct batch b;
-	int ret;
+	/* A writer that died mid-commit left files that would collide with
+	   the UIDs about to be handed out: clear them first. */
+	int ret = check_crashed_writers(u, error_r);
+	if (ret < 0)
+		return ret;
 	for (;;) {
 		memset(&b, 0, sizeof(b));
 		b.u = u;
@@ -263,8 +267,10 @@ int store_append(struct store_user *u, struct store_append *items, size_t count,
 		if (ret < 0)
 			break;
 		ret = index_batch(&b, txn, items, count, error_r);
-		if (ret == STORE_OK)
+		if (ret == STORE_OK) {
+			check_mark_writer(u);
 			ret = move_files(&b, items, count, error_r);
+		}
 		if (ret != STORE_OK) {
 			user_txn_abort(u, txn);
 		} else {

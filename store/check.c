@@ -18,6 +18,7 @@
  * folder) keywords. Large folders are indexed in batches of transactions.
  */
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -878,4 +879,116 @@ void check_import_new(struct store_user *u, const char *mailbox, const char *fol
 	if (stat(dir, &st) == 0)
 		*mtime = st.st_mtim;
 	free(dir);
+}
+
+/* ------------------------------------------------------ crashed writers */
+
+static char *marker_path(struct store_user *u, long pid)
+{
+	return xasprintf("%s/writer-%ld", u->index_dir, pid);
+}
+
+void check_mark_writer(struct store_user *u)
+{
+	if (u->marked)
+		return;
+	char *path = marker_path(u, (long)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	u->marked = true;
+}
+
+void check_unmark_writer(struct store_user *u)
+{
+	if (!u->marked)
+		return;
+	char *path = marker_path(u, (long)getpid());
+	unlink(path);
+	free(path);
+	u->marked = false;
+}
+
+/* Files a dead writer moved into cur/ without committing: named by it
+   ("P<pid>Q" in the unique part) and not in the index. They were never
+   acknowledged, so removing them loses nothing and the sender's retry
+   duplicates nothing. Its drafts in tmp/ go too. */
+static int discard_uncommitted(struct store_user *u, long pid, char **error_r)
+{
+	char *needle = xasprintf("P%ldQ", pid);
+	size_t count;
+	struct folder *folders = scan_folders(u, &count);
+	int ret = STORE_OK;
+	for (size_t i = 0; ret == STORE_OK && i < count; i++) {
+		MDB_txn *txn;
+		if ((ret = user_txn_begin(u, false, &txn, error_r)) < 0)
+			break;
+		struct mailbox_rec rec;
+		size_t rec_count = 0;
+		struct record *recs = NULL;
+		bool known = user_get_mailbox(u, txn, folders[i].name, &rec) == STORE_OK;
+		if (known)
+			recs = load_records(u, txn, rec.id, &rec_count);
+		user_txn_abort(u, txn);
+		char *cur = xasprintf("%s/cur", folders[i].path);
+		size_t file_count;
+		struct file_entry *files = list_files(cur, &file_count);
+		for (size_t f = 0; known && f < file_count; f++) {
+			struct file_entry *fe = &files[f];
+			const char *p = memmem(fe->name, fe->parsed.base_len, needle, strlen(needle));
+			if (p == NULL ||
+			    find_record(recs, rec_count, fe->name, fe->parsed.base_len) != NULL)
+				continue;
+			char *path = xasprintf("%s/%s", cur, fe->name);
+			unlink(path);
+			free(path);
+		}
+		free_files(files, file_count);
+		free(cur);
+		for (size_t r = 0; r < rec_count; r++)
+			free(recs[r].base);
+		free(recs);
+	}
+	free_folders(folders, count);
+	/* Its drafts, in tmp/. */
+	char *tmp = xasprintf("%s/tmp", u->maildir);
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (strstr(de->d_name, needle) == NULL)
+			continue;
+		char *path = xasprintf("%s/%s", tmp, de->d_name);
+		unlink(path);
+		free(path);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(needle);
+	free(tmp);
+	return ret;
+}
+
+int check_crashed_writers(struct store_user *u, char **error_r)
+{
+	DIR *d = opendir(u->index_dir);
+	if (d == NULL)
+		return STORE_OK;
+	struct dirent *de;
+	int ret = STORE_OK;
+	while (ret == STORE_OK && (de = readdir(d)) != NULL) {
+		long pid;
+		if (sscanf(de->d_name, "writer-%ld", &pid) != 1 || pid <= 0)
+			continue;
+		if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* alive (or not ours to judge) */
+		ret = discard_uncommitted(u, pid, error_r);
+		if (ret == STORE_OK) {
+			char *path = marker_path(u, pid);
+			unlink(path);
+			free(path);
+		}
+	}
+	closedir(d);
+	return ret;
 }

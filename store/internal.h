@@ -71,6 +71,7 @@ struct store_user {
 	struct deliver_waiter *queue;
 	bool committing;
 	bool rebuilt;	   /* the index was rebuilt when opened (for store_check) */
+	bool marked;	   /* our writer marker exists (see check_crashed_writers) */
 };
 
 /* --- records --- */
@@ -352,6 +353,12 @@ int store_quota_limits(struct store *store, const char *user, uint64_t *bytes_r,
 /* Rebuilds a user's whole index from the Maildir (check.c); the index is
    empty and open. new_user: create the default folders. */
 int check_rebuild(struct store_user *u, bool new_user, char **error_r);
+/* Writers leave index/writer-<pid> while they may be between moving files
+   into place and committing. On open, markers of dead processes mean a
+   crash in that window: their unacknowledged files are removed (check.c). */
+void check_mark_writer(struct store_user *u);
+void check_unmark_writer(struct store_user *u);
+int check_crashed_writers(struct store_user *u, char **error_r);
 /* Imports files other tools dropped into a folder's new/ (check.c). Skips
    the directory scan when new/ has not changed since *mtime. */
 struct timespec;

@@ -404,6 +404,7 @@ static int drop_databases(struct store_user *u, char **error_r)
 
 static void user_free(struct store_user *u)
 {
+	check_unmark_writer(u);
 	if (u->env != NULL)
 		mdb_env_close(u->env);
 	pthread_rwlock_destroy(&u->env_lock);
@@ -483,6 +484,8 @@ static int open_user(struct store *s, const char *name, struct store_user **u_r,
 		mailbox_file_free(&mf);
 		ret = check_rebuild(u, new_user, error_r);
 	}
+	if (ret == STORE_OK)
+		ret = check_crashed_writers(u, error_r);
 	if (ret < 0) {
 		user_free(u);
 		return ret;
