@@ -93,3 +93,29 @@ def test_empty_password_refused(make_sandbox):
     out = sb.ctl("user", "add", "e@example.test", input="\n", check=False)
     assert out.returncode == 2 and "empty password" in out.stderr
     assert "e@example.test" not in sb.ctl("user", "list").stdout
+
+
+def test_store_check_and_quota(make_sandbox):
+    sb = make_sandbox().start("imapd")
+    out = sb.ctl("store", "check")
+    assert out.stdout == (USER + "\n  consistent: 0 indexed, 0 expunged, 0 UIDs reassigned, "
+                          "0 renamed, 0 folders added\n1 user(s) checked, 0 fix(es)\n")
+    # Another tool drops a message straight into the Maildir's cur/.
+    cur = os.path.join(sb.dir, "data", "users", USER, "Maildir", "cur")
+    with open(os.path.join(cur, "1.elsewhere.host:2,S"), "w") as f:
+        f.write("Subject: hello\n\nfrom another tool\n")
+    out = sb.ctl("store", "check", USER)
+    assert "INBOX: imported 1.elsewhere.host:2,S" in out.stdout
+    assert "fixed: 1 indexed" in out.stdout
+    assert sb.ctl("store", "check", USER).stdout.endswith("1 user(s) checked, 0 fix(es)\n")
+    missing = sb.ctl("store", "check", "nobody@example.test", check=False)
+    assert missing.returncode == 1 and "no such user" in missing.stderr
+
+    assert sb.ctl("quota", "get", USER).stdout.startswith("storage 37 of unlimited\nmessages 1 of unlimited")
+    sb.ctl("quota", "set", USER, "--storage", "1M", "--messages", "100")
+    assert sb.ctl("quota", "get", USER).stdout == ("storage 37 of 1048576 (0.0%)\n"
+                                                 "messages 1 of 100 (1.0%)\n")
+    sb.ctl("quota", "set", USER)  # back to the defaults: unlimited
+    assert "of unlimited" in sb.ctl("quota", "get", USER).stdout
+    bad = sb.ctl("quota", "set", USER, "--storage", "lots", check=False)
+    assert bad.returncode == 2

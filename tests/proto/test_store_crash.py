@@ -112,3 +112,6 @@ def test_four_writers_and_a_churner(make_sandbox):
         else:
             assert present.get(uid) == subject, "lost %s (UID %d)" % (subject, uid)
     assert len(stored) == 600 - len(expunged & {uid for _, uid in acks})
+    # Quota usage is exact, whatever the interleaving.
+    out = sb.ctl("quota", "get", USER).stdout
+    assert "messages %d of unlimited" % len(stored) in out, out

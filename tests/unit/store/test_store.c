@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "common/xalloc.h"
+#include "store/internal.h" /* white-box: the schema test writes the meta record */
 #include "store/store.h"
 
 #define USER "ann@example.test"
@@ -872,6 +873,24 @@ static void test_damaged_index_is_replaced(void **state)
 	assert_int_equal(info.messages, 1);
 }
 
+static void test_other_schema_is_rebuilt(void **state)
+{
+	struct fixture *f = *state;
+	append(f, "INBOX", msg(1), STORE_FLAG_SEEN, NULL, 0, 0);
+	MDB_txn *txn;
+	assert_int_equal(user_txn_begin(f->u, true, &txn, NULL), STORE_OK);
+	assert_int_equal(user_meta_put_u64(f->u, txn, "schema", STORE_SCHEMA_VERSION + 41), STORE_OK);
+	assert_int_equal(user_txn_commit(f->u, txn, NULL), STORE_OK);
+	reopen(f);
+	struct store_check_report rep;
+	assert_int_equal(store_check(f->store, USER, &rep, NULL, NULL, NULL), STORE_OK);
+	assert_true(rep.index_rebuilt);
+	struct store_mailbox_info info;
+	store_mailbox_status(f->u, "INBOX", &info, NULL);
+	assert_int_equal(info.messages, 1);
+	assert_int_equal(info.unseen, 0);
+}
+
 static void check_log(const char *line, void *ctx)
 {
 	(*(int *)ctx)++;
@@ -986,6 +1005,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index_is_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_schema_is_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_dir_pickup, setup, teardown),
 	};
