@@ -141,8 +141,10 @@ fail:
 	return -1;
 }
 
-/* chroot is not used: the store needs the whole data directory. */
-static int drop_privileges(const char *user, char **error_r)
+/* chroot is not used: the store needs the whole data directory. The run
+   directory (pid files, sockets) is handed to the account first, since
+   after the switch it could not create anything there. */
+static int drop_privileges(const char *user, const char *run_dir, char **error_r)
 {
 	if (user[0] == '\0')
 		return 0;
@@ -155,6 +157,12 @@ static int drop_privileges(const char *user, char **error_r)
 		if (getuid() == pw->pw_uid)
 			return 0;
 		*error_r = xasprintf("[server] user: must start as root to become '%s'", user);
+		return -1;
+	}
+	mkdir(run_dir, 0755);
+	if (chown(run_dir, pw->pw_uid, pw->pw_gid) < 0) {
+		*error_r = xasprintf("[server] run_dir: cannot give %s to %s: %s", run_dir, user,
+				     strerror(errno));
 		return -1;
 	}
 	if (initgroups(pw->pw_name, pw->pw_gid) < 0 ||
@@ -411,7 +419,7 @@ int server_main(int argc, char **argv, const struct service *svc)
 	int status = prepare(srv, &error);
 	if (status == 0 && !foreground)
 		status = daemonize(srv, &error) < 0 ? 1 : 0;
-	if (status == 0 && drop_privileges(set->server.user, &error) < 0)
+	if (status == 0 && drop_privileges(set->server.user, set->server.run_dir, &error) < 0)
 		status = 1;
 	if (status != 0) {
 		fprintf(stderr, "%s: %s\n", svc->program, error);

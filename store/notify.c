@@ -34,8 +34,15 @@ int notify_init(struct store *s, bool listen, char **error_r)
 	s->notify_dir = xasprintf("%s/notify", s->run_dir);
 	if (mkdir(s->run_dir, 0755) < 0 && errno != EEXIST)
 		return store_sys_error("cannot create", s->run_dir, error_r);
-	if (mkdir(s->notify_dir, 0770) < 0 && errno != EEXIST)
+	/* Sticky and world-writable, like /tmp: daemons running as different
+	   accounts (and petrelctl as root) each own their socket, anyone local
+	   may send one (the worst a stranger can do is cause a resync), and
+	   nobody can remove another's. */
+	if (mkdir(s->notify_dir, 01777) < 0 && errno != EEXIST)
 		return store_sys_error("cannot create", s->notify_dir, error_r);
+	struct stat st;
+	if (stat(s->notify_dir, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) != 01777)
+		chmod(s->notify_dir, 01777);
 	s->notify_fd = make_socket();
 	if (s->notify_fd < 0)
 		return store_sys_error("cannot create a socket for", s->notify_dir, error_r);
@@ -50,6 +57,7 @@ int notify_init(struct store *s, bool listen, char **error_r)
 	unlink(s->notify_path);
 	if (bind(s->notify_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		return store_sys_error("cannot bind", s->notify_path, error_r);
+	chmod(s->notify_path, 0666); /* every writer, whatever its account, may notify us */
 	return STORE_OK;
 }
 
