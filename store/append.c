@@ -181,8 +181,8 @@ static int index_batch(struct batch *b, MDB_txn *txn, struct store_append *items
 		if (ret == STORE_OK)
 			ret = modseq_move(u, txn, box->rec.id, uid, 0, rec->modseq, MODSEQ_CHANGED);
 		if (ret == STORE_OK)
-			ret = msgindex_put(u, txn, box->rec.id, uid, d->mime, buf_span(&d->header),
-					   buf_span(&d->text), d->text_header_len, error_r);
+			ret = msgindex_put(u, txn, &box->rec, uid, d->mime, buf_span(&d->fields),
+					   buf_span(&d->words), error_r);
 		if (ret < 0) {
 			free(rec);
 			return ret; /* the whole transaction fails (or retries) */
@@ -248,7 +248,27 @@ static int move_files(struct batch *b, struct store_append *items, size_t count,
 	return STORE_OK;
 }
 
-int store_append(struct store_user *u, struct store_append *items, size_t count, char **error_r)
+/* Mailboxes whose pending word lists reached MERGE_BATCH after a commit. */
+struct merge_list {
+	char **names;
+	size_t count;
+};
+
+static void merge_due(struct store_user *u, struct merge_list *ml)
+{
+	/* A merge failing is not the caller's problem: the lists stay
+	   pending, searchable, and the next commit tries again. */
+	for (size_t i = 0; i < ml->count; i++) {
+		wordindex_merge(u, ml->names[i], MERGE_BATCH * 4, NULL);
+		free(ml->names[i]);
+	}
+	free(ml->names);
+	ml->names = NULL;
+	ml->count = 0;
+}
+
+static int append_batch(struct store_user *u, struct store_append *items, size_t count,
+			struct merge_list *ml, char **error_r)
 {
 	struct batch b;
 	/* A writer that died mid-commit left files that would collide with
@@ -298,9 +318,22 @@ int store_append(struct store_user *u, struct store_append *items, size_t count,
 		store_draft_abort(&items[i].draft);
 	}
 	if (ret == STORE_OK)
-		for (size_t i = 0; i < b.box_count; i++)
+		for (size_t i = 0; i < b.box_count; i++) {
 			notify_send(u->store, u->name, b.boxes[i].name);
+			if (b.boxes[i].rec.pending >= MERGE_BATCH) {
+				ml->names = xreallocarray(ml->names, ml->count + 1, sizeof(char *));
+				ml->names[ml->count++] = xstrdup(b.boxes[i].name);
+			}
+		}
 	batch_free(&b, count);
+	return ret;
+}
+
+int store_append(struct store_user *u, struct store_append *items, size_t count, char **error_r)
+{
+	struct merge_list ml = { NULL, 0 };
+	int ret = append_batch(u, items, count, &ml, error_r);
+	merge_due(u, &ml);
 	return ret;
 }
 
@@ -331,7 +364,8 @@ int store_deliver(struct store_user *u, struct store_append *item, char **error_
 		for (struct deliver_waiter *w = batch; w != NULL; w = w->next)
 			items[i++] = *w->item;
 		char *error = NULL;
-		int ret = store_append(u, items, n, &error);
+		struct merge_list ml = { NULL, 0 };
+		int ret = append_batch(u, items, n, &ml, &error);
 
 		pthread_mutex_lock(&u->commit_lock);
 		i = 0;
@@ -346,6 +380,13 @@ int store_deliver(struct store_user *u, struct store_append *item, char **error_
 		free(error);
 		u->committing = false;
 		pthread_cond_broadcast(&u->commit_cond);
+		if (ml.count > 0) {
+			/* Everyone else is answered; the leader pays for the
+			   merge, outside the queue so commits go on meanwhile. */
+			pthread_mutex_unlock(&u->commit_lock);
+			merge_due(u, &ml);
+			pthread_mutex_lock(&u->commit_lock);
+		}
 	}
 	pthread_mutex_unlock(&u->commit_lock);
 	if (me.error != NULL) {

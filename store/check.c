@@ -231,36 +231,19 @@ static int index_own_file(struct checker *c, MDB_txn *txn, struct mailbox_rec *r
 	free(path);
 	if (fd < 0)
 		return STORE_OK; /* vanished meanwhile */
-	struct store_draft d = { .u = u, .fd = -1 };
-	const struct mime_limits limits = MIME_DEFAULT_LIMITS;
-	struct buf raw = BUF_INIT;
-	/* The same text capture as a draft, without writing anything. */
-	d.parser = mime_parser_create(&limits, draft_capture_text, &d);
-	uint8_t chunk[65536];
-	ssize_t n;
-	uint64_t offset = 0;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
-		mime_parser_feed(d.parser, chunk, (size_t)n);
-		if (offset < MAX_INDEXED_HEADER)
-			buf_append(&raw, chunk, (size_t)n < MAX_INDEXED_HEADER - offset ?
-							   (size_t)n : MAX_INDEXED_HEADER - offset);
-		offset += (uint64_t)n;
-	}
+	struct msgtext mt;
+	int ret = msgtext_load(fd, &mt);
 	close(fd);
-	struct mime_result *mime = mime_parser_finish(d.parser);
-	d.parser = NULL;
-	uint64_t hsize = mime->part_count > 0 ? mime->parts[0].header_size : 0;
-	struct span header = hsize <= raw.len ? span_make(raw.data, (size_t)hsize) : span_make("", 0);
-	struct buf folded = BUF_INIT;
-	words_fold(span_make(d.text.data, d.text_header_len), &folded);
-	size_t folded_header = folded.len;
-	words_fold(span_make(d.text.data + d.text_header_len, d.text.len - d.text_header_len),
-		   &folded);
+	if (ret < 0)
+		return STORE_OK; /* unreadable: left for the next check */
+	struct buf fields = BUF_INIT, lists = BUF_INIT;
+	msgtext_cached_lines(buf_span(&mt.header), &fields);
+	msgtext_word_lists(buf_span(&mt.folded), mt.folded_header_len, &lists);
 
 	const char *kw_names[26];
 	struct store_keywords kw = letters_to_keywords(fe->parsed.keyword_letters, mf, kw_names);
 	uint64_t keywords = 0;
-	int ret = user_keywords_mask(u, txn, &kw, true, &keywords);
+	ret = user_keywords_mask(u, txn, &kw, true, &keywords);
 	if (ret == STORE_ERR_LIMIT)
 		ret = STORE_OK; /* past 64 keywords: the rest are dropped */
 	struct msg_rec *mr = msg_rec_new(fe->name, fe->parsed.base_len);
@@ -274,8 +257,8 @@ static int index_own_file(struct checker *c, MDB_txn *txn, struct mailbox_rec *r
 	if (ret == STORE_OK)
 		ret = modseq_move(u, txn, rec->id, uid, 0, mr->modseq, MODSEQ_CHANGED);
 	if (ret == STORE_OK)
-		ret = msgindex_put(u, txn, rec->id, uid, mime, header, buf_span(&folded),
-				   folded_header, c->error_r);
+		ret = msgindex_put(u, txn, rec, uid, mt.mime, buf_span(&fields), buf_span(&lists),
+				   c->error_r);
 	if (ret == STORE_OK) {
 		rec->messages++;
 		rec->size += fe->disk_size;
@@ -285,10 +268,9 @@ static int index_own_file(struct checker *c, MDB_txn *txn, struct mailbox_rec *r
 			rec->uidnext = uid + 1;
 	}
 	free(mr);
-	mime_result_free(&mime);
-	buf_free(&raw);
-	buf_free(&folded);
-	buf_free(&d.text);
+	buf_free(&fields);
+	buf_free(&lists);
+	msgtext_free(&mt);
 	return ret;
 }
 
@@ -405,7 +387,7 @@ static int expunge_record(struct store_user *u, MDB_txn *txn, struct mailbox_rec
 	int ret = msg_get(u, txn, rec->id, uid, &old);
 	if (ret < 0)
 		return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
-	ret = msgindex_del(u, txn, rec->id, uid);
+	ret = msgindex_del(u, txn, rec, uid);
 	struct msg_key key = msg_key(rec->id, uid);
 	MDB_val k = mdb_val(&key, sizeof(key));
 	if (ret == STORE_OK)

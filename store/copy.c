@@ -108,7 +108,7 @@ static int transfer_index(struct transfer *t, MDB_txn *txn, char **error_r)
 		if (ret == STORE_OK)
 			ret = modseq_move(u, txn, d->id, uid, 0, nr->modseq, MODSEQ_CHANGED);
 		if (ret == STORE_OK)
-			ret = msgindex_copy(u, txn, src.id, t->uids[i], d->id, uid, error_r);
+			ret = msgindex_copy(u, txn, &src, t->uids[i], d, uid, from, error_r);
 		free(nr);
 		d->messages++;
 		d->size += old.size;
@@ -116,7 +116,7 @@ static int transfer_index(struct transfer *t, MDB_txn *txn, char **error_r)
 			d->unseen++;
 		t->dest_uids[i] = uid;
 		if (ret == STORE_OK && t->move) {
-			ret = msgindex_del(u, txn, src.id, t->uids[i]);
+			ret = msgindex_del(u, txn, &src, t->uids[i]);
 			struct msg_key key = msg_key(src.id, t->uids[i]);
 			MDB_val k = mdb_val(&key, sizeof(key));
 			if (ret == STORE_OK)

@@ -119,28 +119,35 @@ int store_draft_finish(struct store_draft *d, char **error_r)
 		return store_sys_error("cannot fsync", d->tmp_path, error_r);
 	d->mime = mime_parser_finish(d->parser);
 	d->parser = NULL;
-	/* Keep the header block for the index, so FETCH BODY[HEADER] and
-	   SEARCH HEADER never open the file. Huge ones stay on disk only. */
+	/* The lines of the header fields clients fetch most, for the index:
+	   read back from the page cache, bounded by MAX_INDEXED_HEADER. */
 	uint64_t hsize = d->mime->part_count > 0 ? d->mime->parts[0].header_size : 0;
-	if (hsize > 0 && hsize <= MAX_INDEXED_HEADER) {
-		buf_reserve(&d->header, (size_t)hsize);
-		ssize_t n = pread(d->fd, d->header.data, (size_t)hsize, 0);
-		if (n != (ssize_t)hsize)
+	if (hsize > MAX_INDEXED_HEADER)
+		hsize = MAX_INDEXED_HEADER;
+	if (hsize > 0) {
+		struct buf header = BUF_INIT;
+		buf_reserve(&header, (size_t)hsize);
+		ssize_t n = pread(d->fd, header.data, (size_t)hsize, 0);
+		if (n != (ssize_t)hsize) {
+			buf_free(&header);
 			return store_sys_error("cannot read back", d->tmp_path, error_r);
-		d->header.len = (size_t)hsize;
+		}
+		header.len = (size_t)hsize;
+		msgtext_cached_lines(buf_span(&header), &d->fields);
+		buf_free(&header);
 	}
 	close(d->fd);
 	d->fd = -1;
-	/* Search text is kept folded: that is what queries are matched to.
-	   Header and body text are folded apart so the boundary stays known. */
+	/* The message's words, header and body apart, from the folded text
+	   (folded as queries will be). The text itself is not kept. */
 	struct buf folded = BUF_INIT;
 	words_fold(span_make(d->text.data, d->text_header_len), &folded);
 	size_t folded_header_len = folded.len;
 	words_fold(span_make(d->text.data + d->text_header_len, d->text.len - d->text_header_len),
 		   &folded);
 	buf_free(&d->text);
-	d->text = folded;
-	d->text_header_len = folded_header_len;
+	msgtext_word_lists(buf_span(&folded), folded_header_len, &d->words);
+	buf_free(&folded);
 	d->finished = true;
 	return STORE_OK;
 }
@@ -159,7 +166,8 @@ void store_draft_abort(struct store_draft **dp)
 	mime_result_free(&d->mime);
 	buf_free(&d->out);
 	buf_free(&d->text);
-	buf_free(&d->header);
+	buf_free(&d->fields);
+	buf_free(&d->words);
 	free(d->tmp_path);
 	free(d->base);
 	free(d);

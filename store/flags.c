@@ -267,7 +267,7 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 	if (!(old.flags & STORE_FLAG_DELETED))
 		return STORE_OK;
 	char *path = msgfile_locate(j->v->folder, old.name, old.flags, old.keywords, mf, names);
-	ret = msgindex_del(u, txn, rec->id, uid);
+	ret = msgindex_del(u, txn, rec, uid);
 	if (ret == STORE_OK) {
 		struct msg_key key = msg_key(rec->id, uid);
 		MDB_val k = mdb_val(&key, sizeof(key));

@@ -21,11 +21,13 @@
 #include "store/mime.h"
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define USER_MAP_SIZE_INITIAL (64ULL << 20) /* grows on MDB_MAP_FULL */
 #define MAX_SEARCH_TEXT (1u << 20)	    /* per message; the rest is not indexed */
 #define MAX_WORD_LEN 64			    /* longer words are indexed in pieces */
-#define MAX_INDEXED_HEADER (256 * 1024)	    /* bigger header blocks are read from the file */
+#define MAX_INDEXED_HEADER (256 * 1024)	    /* header bytes looked at for cached fields */
+#define MERGE_BATCH 256			    /* pending word lists merged at a time */
+#define DICT_CHUNK (32 * 1024)		    /* dictionary bytes per LMDB value */
 
 struct store {
 	char *data_dir;
@@ -63,8 +65,8 @@ struct store_user {
 	/* Held shared by every transaction of this process and exclusively to
 	   resize the map, which LMDB allows only with no transaction open. */
 	pthread_rwlock_t env_lock;
-	MDB_dbi meta, mailboxes, mailbox_ids, subscriptions, keywords, msgs, cache, headers, text,
-		words, modseq;
+	MDB_dbi meta, mailboxes, mailbox_ids, subscriptions, keywords, msgs, cache, headers,
+		words, dict, pending, modseq;
 	/* Group commit (store_deliver). */
 	pthread_mutex_t commit_lock;
 	pthread_cond_t commit_cond;
@@ -88,6 +90,8 @@ struct mailbox_rec {
 	uint32_t flags; /* MAILBOX_NOSELECT */
 	uint64_t size;
 	int64_t created;
+	uint32_t pending;	/* messages whose words wait in `pending` */
+	uint32_t word_garbage;	/* expunged messages still posted in `words` */
 };
 #define MAILBOX_NOSELECT 1u
 
@@ -251,9 +255,10 @@ struct store_draft {
 	uint64_t size;
 	struct mime_parser *parser;
 	struct mime_result *mime;
-	struct buf header;	   /* the top-level header block, if small enough */
-	struct buf text;	   /* search text, capped at MAX_SEARCH_TEXT; folded after finish */
+	struct buf text;	   /* search text while parsing (capped at MAX_SEARCH_TEXT) */
 	size_t text_header_len;	   /* how much of text came from headers */
+	struct buf fields;	   /* after finish: cached header lines (msgtext.c) */
+	struct buf words;	   /* after finish: word lists (msgtext.c) */
 	bool text_truncated;
 	bool finished;
 };
@@ -265,20 +270,57 @@ void store_remove_tree(const char *path);
 
 /* --- the index records of a message (msgindex.c) --- */
 
-/* Writes cache, headers, text and word postings for a message. text is
-   folded; its first text_header_len bytes came from header fields. */
-int msgindex_put(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
-		 const struct mime_result *mime, struct span header_block, struct span text,
-		 size_t text_header_len, char **error_r);
-/* Copies a message's cache, headers, text and postings to another key. */
-int msgindex_copy(struct store_user *u, MDB_txn *txn, uint32_t from_mailbox, uint32_t from_uid,
-		  uint32_t to_mailbox, uint32_t to_uid, char **error_r);
-/* Deletes them (postings via the stored text). */
-int msgindex_del(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid);
-/* Reads and decompresses a stored blob (headers or text) into out.
-   For text, *header_len_r (may be NULL) gets the header part's length. */
+/* Writes a new message's cache record, cached header lines and pending
+   word lists; rec->pending counts it. */
+int msgindex_put(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec, uint32_t uid,
+		 const struct mime_result *mime, struct span fields, struct span word_lists,
+		 char **error_r);
+/* Copies a message's index records to another mailbox. Its words come from
+   its pending list if it has one, else from re-reading `src_path`. */
+int msgindex_copy(struct store_user *u, MDB_txn *txn, const struct mailbox_rec *from,
+		  uint32_t from_uid, struct mailbox_rec *to, uint32_t to_uid, const char *src_path,
+		  char **error_r);
+/* Deletes a message's index records. Postings already merged stay behind
+   (UIDs are never reused, so they can only point at a message that is
+   gone; searches skip them) and are counted as garbage. */
+int msgindex_del(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec, uint32_t uid);
+/* Reads and decompresses the cached header lines into out. */
 int msgindex_get_blob(struct store_user *u, MDB_txn *txn, MDB_dbi dbi, uint32_t mailbox,
 		      uint32_t uid, struct buf *out, size_t *header_len_r);
+
+/* --- derived content (msgtext.c) --- */
+
+/* True for header fields whose lines the index keeps. */
+bool msgtext_field_cached(const char *name, size_t len);
+/* Appends the lines (with continuations) of cached fields, in order. */
+void msgtext_cached_lines(struct span header, struct buf *out);
+/* Appends the word lists of folded text: header words, then body words,
+   each as u32 count + NUL-terminated words. */
+void msgtext_word_lists(struct span folded, size_t header_len, struct buf *out);
+/* Calls cb(kind 'h' or 'b', word) for every word of such lists. */
+int msgtext_each_word(struct span lists, void (*cb)(char kind, struct span word, void *ctx),
+		      void *ctx);
+/* A stored message re-read: its parse, header block and folded text. */
+struct msgtext {
+	struct mime_result *mime;
+	struct buf header;
+	struct buf folded;
+	size_t folded_header_len;
+};
+int msgtext_load(int fd, struct msgtext *mt);
+void msgtext_free(struct msgtext *mt);
+
+/* --- the word index (wordindex.c) --- */
+
+/* Merges up to `max` pending word lists of a mailbox into the inverted
+   index and the dictionary, in its own transaction. */
+int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, char **error_r);
+/* Candidates for a folded query term, as bits over the view's sequence
+   numbers: every message with a word containing `term` in the chosen
+   parts (header and/or body), merged or pending. */
+struct store_view;
+int wordindex_lookup(struct store_user *u, MDB_txn *txn, struct store_view *v, struct span term,
+		     bool header, bool body, uint64_t *bits);
 
 /* The decoded header fields in a cache record, by mime_headers order. */
 enum cache_field {
@@ -297,8 +339,10 @@ struct cache_view {
 	int32_t date_zone;
 	bool date_valid;
 };
+/* scratch receives the decompressed record; the view's spans point into
+   it (or into the map) until scratch is reused. */
 int cache_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
-	      struct cache_view *view_r);
+	      struct cache_view *view_r, struct buf *scratch);
 
 /* --- words (words.c) --- */
 

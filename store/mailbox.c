@@ -145,14 +145,14 @@ struct delete_ctx {
 /* Removes every message of a mailbox from the index and the quota. */
 static int empty_mailbox(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec)
 {
-	MDB_dbi dbis[] = { u->msgs, u->cache, u->headers, u->text, u->words, u->modseq };
+	MDB_dbi dbis[] = { u->msgs, u->cache, u->headers, u->words, u->dict, u->pending, u->modseq };
 	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
 		int ret = delete_prefix(txn, dbis[i], rec->id);
 		if (ret < 0)
 			return ret;
 	}
 	int ret = quota_add(u, txn, -(int64_t)rec->size, -(int64_t)rec->messages);
-	rec->messages = rec->unseen = 0;
+	rec->messages = rec->unseen = rec->pending = rec->word_garbage = 0;
 	rec->size = 0;
 	return ret;
 }

@@ -1,19 +1,24 @@
 /*
  * The index records derived from a message's content: the cache record
  * (ENVELOPE, BODY, BODYSTRUCTURE, part table, decoded header fields), the
- * header block and the search text (both LZ4-compressed: they are read
- * back whole, and LZ4 decompresses far faster than a disk seek), and the
- * word postings.
+ * lines of the header fields clients fetch most, and the message's words
+ * waiting for the word index (wordindex.c).
  *
- * Cache record layout (version 1), all integers little-endian host order:
+ * Both the cache record and the header lines are stored LZ4-compressed:
+ * smaller records fill LMDB pages better, and decompressing a kilobyte
+ * costs well under a microsecond - far less than the page reads it saves.
+ *
+ * Cache record layout (version 1, before compression), host byte order:
  *   u32 version
  *   u32 len + envelope, u32 len + body, u32 len + bodystructure
  *   u32 part_count + part_count * struct store_part
  *   CACHE_FIELD_COUNT * (u32 len + bytes)
  *   i64 date, i32 zone, u8 date_valid
- * Blob layout: u32 raw length, u32 header length (text only, else 0), LZ4.
+ * Compressed value: u32 raw length, u32 0 (reserved), LZ4 data.
  */
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <lz4.h>
@@ -111,16 +116,21 @@ static struct span get_bytes(struct cursor *c, size_t len)
 	return s;
 }
 
+static int unpack(MDB_val v, struct buf *out);
+
 int cache_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
-	      struct cache_view *view)
+	      struct cache_view *view, struct buf *scratch)
 {
 	struct msg_key key = msg_key(mailbox, uid);
 	MDB_val k = mdb_val(&key, sizeof(key)), v;
 	int rc = mdb_get(txn, u->cache, &k, &v);
 	if (rc != 0)
 		return user_rc(rc, "cache", NULL);
+	buf_clear(scratch);
+	if (unpack(v, scratch) < 0)
+		return STORE_ERR_IO;
 	memset(view, 0, sizeof(*view));
-	struct cursor c = { v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, false };
+	struct cursor c = { scratch->data, scratch->data + scratch->len, false };
 	if (get_u32(&c) != CACHE_VERSION)
 		return STORE_ERR_IO;
 	view->envelope = get_bytes(&c, get_u32(&c));
@@ -141,44 +151,35 @@ int cache_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid
 	return STORE_OK;
 }
 
-/* ------------------------------------------------------------------ blobs */
+/* ------------------------------------------------------------ compression */
 
-static int put_blob(MDB_txn *txn, MDB_dbi dbi, const struct msg_key *key, struct span raw,
-		    uint32_t header_len)
+static int put_packed(MDB_txn *txn, MDB_dbi dbi, const struct msg_key *key, struct span raw)
 {
 	int bound = LZ4_compressBound((int)raw.len);
-	uint8_t *packed = xmalloc(sizeof(uint32_t) * 2 + (size_t)bound);
-	uint32_t raw_len = (uint32_t)raw.len;
-	memcpy(packed, &raw_len, sizeof(raw_len));
-	memcpy(packed + 4, &header_len, sizeof(header_len));
+	uint8_t *packed = xmalloc(8 + (size_t)bound);
+	uint32_t raw_len = (uint32_t)raw.len, reserved = 0;
+	memcpy(packed, &raw_len, 4);
+	memcpy(packed + 4, &reserved, 4);
 	int n = raw.len > 0 ? LZ4_compress_default((const char *)raw.ptr, (char *)packed + 8,
 						   (int)raw.len, bound) :
 			      0;
 	int ret = STORE_ERR_IO;
 	if (n >= 0) {
 		MDB_val k = mdb_val(key, sizeof(*key)), v = mdb_val(packed, 8 + (size_t)n);
-		ret = user_rc(mdb_put(txn, dbi, &k, &v, 0), "blob", NULL);
+		ret = user_rc(mdb_put(txn, dbi, &k, &v, 0), "index record", NULL);
 	}
 	free(packed);
 	return ret;
 }
 
-int msgindex_get_blob(struct store_user *u, MDB_txn *txn, MDB_dbi dbi, uint32_t mailbox,
-		      uint32_t uid, struct buf *out, size_t *header_len_r)
+/* Appends the decompressed value to out. */
+static int unpack(MDB_val v, struct buf *out)
 {
-	struct msg_key key = msg_key(mailbox, uid);
-	MDB_val k = mdb_val(&key, sizeof(key)), v;
-	int rc = mdb_get(txn, dbi, &k, &v);
-	if (rc != 0)
-		return user_rc(rc, "blob", NULL);
 	if (v.mv_size < 8)
 		return STORE_ERR_IO;
-	uint32_t raw_len, header_len;
+	uint32_t raw_len;
 	memcpy(&raw_len, v.mv_data, 4);
-	memcpy(&header_len, (const uint8_t *)v.mv_data + 4, 4);
-	if (raw_len > 64 * MAX_SEARCH_TEXT || header_len > raw_len)
-		return STORE_ERR_IO;
-	if (buf_reserve(out, raw_len) < 0)
+	if (raw_len > 64 * 1024 * 1024 || buf_reserve(out, raw_len) < 0)
 		return STORE_ERR_IO;
 	if (raw_len > 0) {
 		int n = LZ4_decompress_safe((const char *)v.mv_data + 8, (char *)out->data + out->len,
@@ -188,75 +189,58 @@ int msgindex_get_blob(struct store_user *u, MDB_txn *txn, MDB_dbi dbi, uint32_t 
 	}
 	out->len += raw_len;
 	out->data[out->len] = '\0';
-	if (header_len_r != NULL)
-		*header_len_r = header_len;
 	return STORE_OK;
 }
 
-/* --------------------------------------------------------------- postings */
-
-struct posting_ctx {
-	struct store_user *u;
-	MDB_txn *txn;
-	uint32_t mailbox_be;
-	uint32_t uid;
-	bool add;
-	int ret;
-};
-
-static void posting_cb(struct span word, void *ctx)
+int msgindex_get_blob(struct store_user *u, MDB_txn *txn, MDB_dbi dbi, uint32_t mailbox,
+		      uint32_t uid, struct buf *out, size_t *header_len_r)
 {
-	struct posting_ctx *pc = ctx;
-	if (pc->ret != STORE_OK)
-		return;
-	uint8_t key[4 + MAX_WORD_LEN];
-	memcpy(key, &pc->mailbox_be, 4);
-	memcpy(key + 4, word.ptr, word.len);
-	MDB_val k = mdb_val(key, 4 + word.len);
-	/* MDB_INTEGERDUP: the duplicate is a native unsigned int. */
-	unsigned int uid = pc->uid;
-	MDB_val v = mdb_val(&uid, sizeof(uid));
-	int rc = pc->add ? mdb_put(pc->txn, pc->u->words, &k, &v, MDB_NODUPDATA) :
-			   mdb_del(pc->txn, pc->u->words, &k, &v);
-	if (rc == MDB_KEYEXIST || rc == MDB_NOTFOUND)
-		rc = 0;
-	pc->ret = user_rc(rc, "word index", NULL);
-}
-
-static int postings(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
-		    struct span folded_text, bool add)
-{
-	struct posting_ctx pc = { u, txn, __builtin_bswap32(mailbox), uid, add, STORE_OK };
-	words_each_unique(folded_text, posting_cb, &pc);
-	return pc.ret;
+	struct msg_key key = msg_key(mailbox, uid);
+	MDB_val k = mdb_val(&key, sizeof(key)), v;
+	int rc = mdb_get(txn, dbi, &k, &v);
+	if (rc != 0)
+		return user_rc(rc, "index record", NULL);
+	if (header_len_r != NULL)
+		*header_len_r = 0;
+	return unpack(v, out);
 }
 
 /* ------------------------------------------------------------- operations */
 
-int msgindex_put(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
-		 const struct mime_result *mime, struct span header_block, struct span text,
-		 size_t text_header_len, char **error_r)
+static int put_pending(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec, uint32_t uid,
+		       struct span word_lists)
 {
-	struct msg_key key = msg_key(mailbox, uid);
+	struct msg_key key = msg_key(rec->id, uid);
+	MDB_val k = mdb_val(&key, sizeof(key)), v = mdb_val(word_lists.ptr, word_lists.len);
+	int ret = user_rc(mdb_put(txn, u->pending, &k, &v, 0), "pending words", NULL);
+	if (ret == STORE_OK)
+		rec->pending++;
+	return ret;
+}
+
+int msgindex_put(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec, uint32_t uid,
+		 const struct mime_result *mime, struct span fields, struct span word_lists,
+		 char **error_r)
+{
+	struct msg_key key = msg_key(rec->id, uid);
 	struct buf cache = BUF_INIT;
 	serialize_cache(mime, &cache);
-	MDB_val k = mdb_val(&key, sizeof(key)), v = mdb_val(cache.data, cache.len);
-	int ret = user_rc(mdb_put(txn, u->cache, &k, &v, 0), "cache", error_r);
+	int ret = put_packed(txn, u->cache, &key, buf_span(&cache));
 	buf_free(&cache);
-	if (ret == STORE_OK && header_block.len > 0)
-		ret = put_blob(txn, u->headers, &key, header_block, 0);
+	if (ret == STORE_OK && fields.len > 0)
+		ret = put_packed(txn, u->headers, &key, fields);
 	if (ret == STORE_OK)
-		ret = put_blob(txn, u->text, &key, text, (uint32_t)text_header_len);
-	if (ret == STORE_OK)
-		ret = postings(u, txn, mailbox, uid, text, true);
+		ret = put_pending(u, txn, rec, uid, word_lists);
 	return ret;
 }
 
 static int copy_value(MDB_txn *txn, MDB_dbi dbi, const struct msg_key *from,
-		      const struct msg_key *to)
+		      const struct msg_key *to, bool *found_r)
 {
 	MDB_val k = mdb_val(from, sizeof(*from)), v;
 	int rc = mdb_get(txn, dbi, &k, &v);
+	if (found_r != NULL)
+		*found_r = rc == 0;
 	if (rc == MDB_NOTFOUND)
 		return STORE_OK;
 	if (rc != 0)
@@ -270,43 +254,58 @@ static int copy_value(MDB_txn *txn, MDB_dbi dbi, const struct msg_key *from,
 	return user_rc(rc, "copy", NULL);
 }
 
-int msgindex_copy(struct store_user *u, MDB_txn *txn, uint32_t from_mailbox, uint32_t from_uid,
-		  uint32_t to_mailbox, uint32_t to_uid, char **error_r)
+int msgindex_copy(struct store_user *u, MDB_txn *txn, const struct mailbox_rec *from,
+		  uint32_t from_uid, struct mailbox_rec *to, uint32_t to_uid, const char *src_path,
+		  char **error_r)
 {
-	struct msg_key from = msg_key(from_mailbox, from_uid), to = msg_key(to_mailbox, to_uid);
-	int ret = copy_value(txn, u->cache, &from, &to);
+	struct msg_key fk = msg_key(from->id, from_uid), tk = msg_key(to->id, to_uid);
+	int ret = copy_value(txn, u->cache, &fk, &tk, NULL);
 	if (ret == STORE_OK)
-		ret = copy_value(txn, u->headers, &from, &to);
+		ret = copy_value(txn, u->headers, &fk, &tk, NULL);
+	bool pending = false;
 	if (ret == STORE_OK)
-		ret = copy_value(txn, u->text, &from, &to);
+		ret = copy_value(txn, u->pending, &fk, &tk, &pending);
 	if (ret != STORE_OK)
 		return ret;
-	struct buf text = BUF_INIT;
-	ret = msgindex_get_blob(u, txn, u->text, to_mailbox, to_uid, &text, NULL);
-	if (ret == STORE_ERR_NOT_FOUND)
-		ret = STORE_OK;
-	else if (ret == STORE_OK)
-		ret = postings(u, txn, to_mailbox, to_uid, buf_span(&text), true);
-	buf_free(&text);
+	if (pending) {
+		to->pending++;
+		return STORE_OK;
+	}
+	/* Its words were merged into the source's index: read them again
+	   from the file for the destination's. */
+	int fd = src_path != NULL ? open(src_path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		return STORE_OK; /* gone: store_check will expunge the copy */
+	struct msgtext mt;
+	ret = msgtext_load(fd, &mt);
+	close(fd);
+	if (ret < 0)
+		return STORE_OK;
+	struct buf lists = BUF_INIT;
+	msgtext_word_lists(buf_span(&mt.folded), mt.folded_header_len, &lists);
+	ret = put_pending(u, txn, to, to_uid, buf_span(&lists));
+	buf_free(&lists);
+	msgtext_free(&mt);
 	return ret;
 }
 
-int msgindex_del(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid)
+int msgindex_del(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec, uint32_t uid)
 {
-	struct buf text = BUF_INIT;
-	int ret = msgindex_get_blob(u, txn, u->text, mailbox, uid, &text, NULL);
-	if (ret == STORE_OK)
-		ret = postings(u, txn, mailbox, uid, buf_span(&text), false);
-	else if (ret == STORE_ERR_NOT_FOUND)
-		ret = STORE_OK;
-	buf_free(&text);
-	if (ret != STORE_OK)
-		return ret;
-	struct msg_key key = msg_key(mailbox, uid);
-	MDB_dbi dbis[] = { u->cache, u->headers, u->text };
-	for (size_t i = 0; i < 3; i++) {
-		MDB_val k = mdb_val(&key, sizeof(key));
-		int rc = mdb_del(txn, dbis[i], &k, NULL);
+	struct msg_key key = msg_key(rec->id, uid);
+	MDB_val k = mdb_val(&key, sizeof(key));
+	int rc = mdb_del(txn, u->pending, &k, NULL);
+	if (rc == 0) {
+		if (rec->pending > 0)
+			rec->pending--;
+	} else if (rc == MDB_NOTFOUND) {
+		rec->word_garbage++;
+	} else {
+		return user_rc(rc, "pending words", NULL);
+	}
+	MDB_dbi dbis[] = { u->cache, u->headers };
+	for (size_t i = 0; i < 2; i++) {
+		k = mdb_val(&key, sizeof(key));
+		rc = mdb_del(txn, dbis[i], &k, NULL);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return user_rc(rc, "index delete", NULL);
 	}

@@ -18,6 +18,7 @@ struct store_reader {
 	struct store_view *v;
 	MDB_txn *txn;
 	struct arena arena;
+	struct buf scratch; /* decompressed cache records */
 };
 
 int store_reader_begin(struct store_view *v, struct store_reader **r_r, char **error_r)
@@ -42,6 +43,7 @@ void store_reader_end(struct store_reader **rp)
 	*rp = NULL;
 	user_txn_abort(r->v->u, r->txn);
 	arena_free(&r->arena);
+	buf_free(&r->scratch);
 	free(r);
 }
 
@@ -61,11 +63,16 @@ int store_reader_get(struct store_reader *r, uint32_t uid, unsigned int what, st
 	m->size = rec.size;
 	if (what & STORE_FETCH_STRUCTURE) {
 		struct cache_view cv;
-		if ((ret = cache_get(v->u, r->txn, v->mailbox_id, uid, &cv)) < 0)
+		if ((ret = cache_get(v->u, r->txn, v->mailbox_id, uid, &cv, &r->scratch)) < 0)
 			return ret;
-		m->envelope = cv.envelope;
-		m->body = cv.body;
-		m->bodystructure = cv.bodystructure;
+		/* The record was decompressed into scratch, which the next get
+		   reuses: what is handed out lives in the arena until the end. */
+		m->envelope = span_make(arena_memdup(&r->arena, cv.envelope.ptr, cv.envelope.len),
+					cv.envelope.len);
+		m->body = span_make(arena_memdup(&r->arena, cv.body.ptr, cv.body.len), cv.body.len);
+		m->bodystructure = span_make(arena_memdup(&r->arena, cv.bodystructure.ptr,
+							  cv.bodystructure.len),
+					     cv.bodystructure.len);
 		m->part_count = cv.part_count;
 		m->parts = arena_memdup(&r->arena, cv.parts.ptr, cv.parts.len);
 	}
@@ -99,21 +106,18 @@ static int open_file(struct store_view *v, MDB_txn *txn, uint32_t uid, char **er
 	return fd >= 0 ? fd : ret;
 }
 
-int store_reader_header(struct store_reader *r, uint32_t uid, struct buf *out)
+int view_read_header_file(struct store_view *v, MDB_txn *txn, uint32_t uid, struct buf *out)
 {
-	struct store_view *v = r->v;
-	int ret = msgindex_get_blob(v->u, r->txn, v->u->headers, v->mailbox_id, uid, out, NULL);
-	if (ret != STORE_ERR_NOT_FOUND)
-		return ret;
-	/* Header blocks too big for the index are read from the file. */
+	struct buf scratch = BUF_INIT;
 	struct cache_view cv;
-	if ((ret = cache_get(v->u, r->txn, v->mailbox_id, uid, &cv)) < 0)
-		return ret;
+	int ret = cache_get(v->u, txn, v->mailbox_id, uid, &cv, &scratch);
 	struct store_part part;
-	if (cv.part_count == 0)
-		return STORE_OK;
-	memcpy(&part, cv.parts.ptr, sizeof(part));
-	int fd = open_file(v, r->txn, uid, NULL);
+	if (ret == STORE_OK && cv.part_count > 0)
+		memcpy(&part, cv.parts.ptr, sizeof(part));
+	buf_free(&scratch);
+	if (ret < 0 || cv.part_count == 0)
+		return ret;
+	int fd = open_file(v, txn, uid, NULL);
 	if (fd < 0)
 		return fd;
 	ret = STORE_OK;
@@ -122,8 +126,29 @@ int store_reader_header(struct store_reader *r, uint32_t uid, struct buf *out)
 		ret = STORE_ERR_IO;
 	else
 		out->len += (size_t)part.header_size;
+	if (out->data != NULL)
+		out->data[out->len] = '\0'; /* struct buf promises a terminator */
 	close(fd);
 	return ret;
+}
+
+int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,
+			size_t count, struct buf *out)
+{
+	bool cached = fields != NULL && count > 0;
+	for (size_t i = 0; cached && i < count; i++)
+		cached = msgtext_field_cached(fields[i], strlen(fields[i]));
+	if (!cached)
+		return view_read_header_file(r->v, r->txn, uid, out);
+	int ret = msgindex_get_blob(r->v->u, r->txn, r->v->u->headers, r->v->mailbox_id, uid, out,
+				    NULL);
+	/* No record: the message has none of the cached fields. */
+	return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
+}
+
+int view_open_file(struct store_view *v, MDB_txn *txn, uint32_t uid)
+{
+	return open_file(v, txn, uid, NULL);
 }
 
 int store_view_open_message(struct store_view *v, uint32_t uid, char **error_r)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/xalloc.h"
 #include "store/view.h"
@@ -170,7 +171,11 @@ static bool raw_header_matches(struct search *s, uint32_t uid, const char *field
 {
 	struct store_view *v = s->v;
 	struct buf block = BUF_INIT;
-	if (msgindex_get_blob(v->u, s->txn, v->u->headers, v->mailbox_id, uid, &block, NULL) < 0) {
+	int ret = msgtext_field_cached(field, strlen(field)) ?
+			  msgindex_get_blob(v->u, s->txn, v->u->headers, v->mailbox_id, uid, &block,
+					    NULL) :
+			  view_read_header_file(v, s->txn, uid, &block);
+	if (ret < 0) {
 		buf_free(&block);
 		return false;
 	}
@@ -212,11 +217,13 @@ static void eval_header(struct search *s, const struct store_search *k, struct b
 		if (strcasecmp(k->field, cached_fields[i].name) == 0)
 			cached = (int)cached_fields[i].field;
 	struct store_view *v = s->v;
+	struct buf scratch = BUF_INIT;
 	for (size_t i = 0; i < s->n; i++) {
 		bool match = false;
 		if (cached >= 0) {
 			struct cache_view cv;
-			if (cache_get(v->u, s->txn, v->mailbox_id, v->uids[i], &cv) == STORE_OK) {
+			if (cache_get(v->u, s->txn, v->mailbox_id, v->uids[i], &cv, &scratch) ==
+			    STORE_OK) {
 				struct span value = cv.fields[cached];
 				match = needle.len == 0 ? value.len > 0 :
 							  contains_folded(value, buf_span(&needle));
@@ -227,6 +234,7 @@ static void eval_header(struct search *s, const struct store_search *k, struct b
 		if (match)
 			bm_set(out, i);
 	}
+	buf_free(&scratch);
 	buf_free(&needle);
 }
 
@@ -263,56 +271,22 @@ static size_t query_words(struct span q, struct span *words, size_t max)
 	return count;
 }
 
-/* One pass over the mailbox's dictionary: every word containing query
-   word i adds its UIDs to cand[i]. */
-static int dictionary_pass(struct search *s, const struct span *qwords, size_t nq,
-			   struct bitmap *cand)
+/* Re-reads a candidate's text from its file (multi-word or punctuated
+   queries only; single words are answered by the index alone). */
+static bool verify(struct search *s, uint32_t uid, struct span q, bool body_only)
 {
-	struct store_view *v = s->v;
-	uint32_t prefix = __builtin_bswap32(v->mailbox_id);
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(s->txn, v->u->words, &cur);
-	if (rc != 0)
-		return STORE_ERR_IO;
-	MDB_val k = mdb_val(&prefix, sizeof(prefix)), val;
-	for (rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT_NODUP)) {
-		if (k.mv_size < 4 || memcmp(k.mv_data, &prefix, 4) != 0)
-			break;
-		const uint8_t *word = (const uint8_t *)k.mv_data + 4;
-		size_t wlen = k.mv_size - 4;
-		for (size_t i = 0; i < nq; i++) {
-			if (memmem(word, wlen, qwords[i].ptr, qwords[i].len) == NULL)
-				continue;
-			/* Every UID posted under this word, a page at a time
-			   (from the first, whatever an earlier match read).
-			   LMDB 0.9.24's MDB_GET_MULTIPLE returns the previous
-			   key's page for a key with a single value, so that
-			   case takes the value MDB_FIRST_DUP gave. */
-			MDB_val dup;
-			size_t dups = 0;
-			int drc = mdb_cursor_get(cur, &k, &dup, MDB_FIRST_DUP);
-			if (drc == 0)
-				drc = mdb_cursor_count(cur, &dups);
-			if (drc == 0 && dups > 1)
-				drc = mdb_cursor_get(cur, &k, &dup, MDB_GET_MULTIPLE);
-			while (drc == 0) {
-				/* Page data is only 2-byte aligned: copy each out. */
-				const uint8_t *uids = dup.mv_data;
-				for (size_t d = 0; d < dup.mv_size / sizeof(unsigned int); d++) {
-					unsigned int uid;
-					memcpy(&uid, uids + d * sizeof(uid), sizeof(uid));
-					uint32_t seq = store_view_seq(v, uid);
-					if (seq != 0)
-						bm_set(&cand[i], seq - 1);
-				}
-				drc = dups > 1 ? mdb_cursor_get(cur, &k, &dup, MDB_NEXT_MULTIPLE) :
-						 MDB_NOTFOUND;
-			}
-		}
-	}
-	mdb_cursor_close(cur);
-	return STORE_OK;
+	int fd = view_open_file(s->v, s->txn, uid);
+	if (fd < 0)
+		return false;
+	struct msgtext mt;
+	int ret = msgtext_load(fd, &mt);
+	close(fd);
+	if (ret < 0)
+		return false;
+	size_t from = body_only ? mt.folded_header_len : 0;
+	bool found = memmem(mt.folded.data + from, mt.folded.len - from, q.ptr, q.len) != NULL;
+	msgtext_free(&mt);
+	return found;
 }
 
 static void eval_text(struct search *s, const struct store_search *k, struct bitmap *out)
@@ -328,22 +302,22 @@ static void eval_text(struct search *s, const struct store_search *k, struct bit
 	struct span qwords[MAX_QUERY_WORDS];
 	size_t nq = query_words(buf_span(&q), qwords, MAX_QUERY_WORDS);
 	const size_t piece = MAX_WORD_LEN / 2 + 1; /* always inside one indexed piece */
-	bool exact = !body_only && nq == 1 && qwords[0].len == q.len && q.len <= piece;
+	/* One word of modest length: the postings are the answer. */
+	bool exact = nq == 1 && qwords[0].len == q.len && q.len <= piece;
 	struct bitmap cand = bm_new(s->n, nq == 0);
-	if (nq > 0) {
-		struct bitmap per[MAX_QUERY_WORDS];
-		for (size_t i = 0; i < nq; i++) {
-			per[i] = bm_new(s->n, false);
-			if (qwords[i].len > piece)
-				qwords[i].len = piece;
-		}
-		if (dictionary_pass(s, qwords, nq, per) < 0)
+	for (size_t i = 0; i < nq && s->ret == STORE_OK; i++) {
+		struct bitmap hits = bm_new(s->n, false);
+		struct span term = qwords[i];
+		if (term.len > piece)
+			term.len = piece;
+		if (wordindex_lookup(s->v->u, s->txn, s->v, term, !body_only, true, hits.w) < 0)
 			s->ret = STORE_ERR_IO;
-		bm_free(&cand);
-		cand = per[0];
-		for (size_t i = 1; i < nq; i++) {
-			bm_and(&cand, &per[i]);
-			bm_free(&per[i]);
+		if (i == 0) {
+			bm_free(&cand);
+			cand = hits;
+		} else {
+			bm_and(&cand, &hits);
+			bm_free(&hits);
 		}
 	}
 	if (exact) {
@@ -352,21 +326,9 @@ static void eval_text(struct search *s, const struct store_search *k, struct bit
 		buf_free(&q);
 		return;
 	}
-	struct store_view *v = s->v;
-	struct buf text = BUF_INIT;
-	for (size_t i = 0; i < s->n; i++) {
-		if (!bm_get(&cand, i))
-			continue;
-		buf_clear(&text);
-		size_t header_len = 0;
-		if (msgindex_get_blob(v->u, s->txn, v->u->text, v->mailbox_id, v->uids[i], &text,
-				      &header_len) < 0)
-			continue;
-		size_t from = body_only ? header_len : 0;
-		if (memmem(text.data + from, text.len - from, q.data, q.len) != NULL)
+	for (size_t i = 0; i < s->n; i++)
+		if (bm_get(&cand, i) && verify(s, s->v->uids[i], buf_span(&q), body_only))
 			bm_set(out, i);
-	}
-	buf_free(&text);
 	bm_free(&cand);
 	buf_free(&q);
 }
@@ -479,17 +441,20 @@ static struct bitmap eval(struct search *s, const struct store_search *k, unsign
 	case STORE_SEARCH_SENTDATE_ON:
 	case STORE_SEARCH_SENTDATE_SINCE:
 		load_recs(s);
+		struct buf scratch = BUF_INIT;
 		for (size_t i = 0; i < s->n; i++) {
 			/* The date as written (its own zone); without a usable
 			   Date: field, the arrival date stands in. */
 			struct cache_view cv;
 			int64_t day = day_of(s->internaldate[i]);
-			if (cache_get(v->u, s->txn, v->mailbox_id, v->uids[i], &cv) == STORE_OK &&
+			if (cache_get(v->u, s->txn, v->mailbox_id, v->uids[i], &cv, &scratch) ==
+				    STORE_OK &&
 			    cv.date_valid)
 				day = day_of(cv.date + (int64_t)cv.date_zone * 60);
 			if (date_matches(k->kind, day, k->date))
 				bm_set(&out, i);
 		}
+		buf_free(&scratch);
 		break;
 	case STORE_SEARCH_LARGER:
 	case STORE_SEARCH_SMALLER:

@@ -306,8 +306,14 @@ int store_reader_begin(struct store_view *v, struct store_reader **r_r, char **e
 void store_reader_end(struct store_reader **r);
 /* STORE_ERR_NOT_FOUND if the message was expunged meanwhile. */
 int store_reader_get(struct store_reader *r, uint32_t uid, unsigned int what, struct store_msg *m);
-/* The top-level header block, decompressed into out (appended). */
-int store_reader_header(struct store_reader *r, uint32_t uid, struct buf *out);
+/* Appends the message's top-level header lines: at least every line of
+   the named fields (case-insensitive). When all of them are fields the
+   index keeps (From, To, Cc, Subject, Date, Message-ID, References, ...),
+   only those lines come, from the index; otherwise, or with fields NULL,
+   the whole header block is read from the file. The caller picks the lines
+   it wants (IMAP HEADER.FIELDS). */
+int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,
+			size_t count, struct buf *out);
 
 /* Opens the message file read-only. Returns an fd or a negative store error. */
 int store_view_open_message(struct store_view *v, uint32_t uid, char **error_r);

@@ -332,8 +332,9 @@ static const struct {
 	{ "msgs", offsetof(struct store_user, msgs), 0 },
 	{ "cache", offsetof(struct store_user, cache), 0 },
 	{ "headers", offsetof(struct store_user, headers), 0 },
-	{ "text", offsetof(struct store_user, text), 0 },
 	{ "words", offsetof(struct store_user, words), MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP },
+	{ "dict", offsetof(struct store_user, dict), 0 },
+	{ "pending", offsetof(struct store_user, pending), 0 },
 	/* One MODSEQ per transaction, shared by every message it changed. */
 	{ "modseq", offsetof(struct store_user, modseq), MDB_DUPSORT | MDB_DUPFIXED },
 };

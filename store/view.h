@@ -28,6 +28,11 @@ struct store_view {
 	char *keyword_names[STORE_MAX_KEYWORDS];
 };
 
+/* The whole header block of a message, read from its file (reader.c). */
+int view_read_header_file(struct store_view *v, MDB_txn *txn, uint32_t uid, struct buf *out);
+/* Opens a message file (reader.c): an fd or a negative store error. */
+int view_open_file(struct store_view *v, MDB_txn *txn, uint32_t uid);
+
 /* Takes \Recent for every message not yet claimed by anyone (view.c). */
 int view_claim_recent(struct store_view *v, char **error_r);
 

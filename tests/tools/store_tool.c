@@ -138,11 +138,12 @@ static int list(struct store_user *u, const char *mailbox)
 	for (uint32_t seq = 1; seq <= store_view_count(v); seq++) {
 		uint32_t uid = store_view_uid(v, seq);
 		struct buf header = BUF_INIT;
-		store_reader_header(r, uid, &header);
-		const char *subject = strcasestr(buf_cstr(&header), "\nSubject: ");
+		static const char *const subject_field[] = { "Subject" };
+		store_reader_header(r, uid, subject_field, 1, &header);
+		const char *subject = strcasestr(buf_cstr(&header), "Subject: ");
 		int len = 0;
 		if (subject != NULL) {
-			subject += 10;
+			subject += 9;
 			len = (int)strcspn(subject, "\r\n");
 		}
 		printf("%u\t%.*s\n", uid, len, subject ? subject : "");

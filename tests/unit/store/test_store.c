@@ -286,8 +286,18 @@ static void test_append_stores_crlf(void **state)
 	assert_int_equal(__builtin_popcountll(m.keywords), 2);
 	assert_true(m.part_count >= 1);
 	assert_int_equal(m.parts[0].header_size, strlen("Subject: hi\r\n\r\n"));
+	/* The whole header comes from the file... */
 	struct buf header = BUF_INIT;
-	assert_int_equal(store_reader_header(r, uid, &header), STORE_OK);
+	assert_int_equal(store_reader_header(r, uid, NULL, 0, &header), STORE_OK);
+	assert_string_equal(buf_cstr(&header), "Subject: hi\r\n\r\n");
+	buf_clear(&header);
+	/* ...the lines of fields the index keeps, from the index. */
+	const char *const subject[] = { "SUBJECT", "From" };
+	assert_int_equal(store_reader_header(r, uid, subject, 2, &header), STORE_OK);
+	assert_string_equal(buf_cstr(&header), "Subject: hi\r\n");
+	buf_clear(&header);
+	const char *const uncached[] = { "X-Whatever" };
+	assert_int_equal(store_reader_header(r, uid, uncached, 1, &header), STORE_OK);
 	assert_string_equal(buf_cstr(&header), "Subject: hi\r\n\r\n");
 	buf_free(&header);
 	store_reader_end(&r);
@@ -623,14 +633,10 @@ static size_t search(struct fixture *f, const struct store_search *k, uint32_t *
 	return n;
 }
 
-static void test_search(void **state)
+/* The same answers whether the words are still pending or merged into the
+   inverted index and the dictionary. */
+static void search_checks(struct fixture *f)
 {
-	struct fixture *f = *state;
-	for (int i = 1; i <= 6; i++)
-		append(f, "INBOX", msg(i), i == 2 ? STORE_FLAG_SEEN : 0, NULL, 0,
-		       1700000000 + i * 86400);
-	append(f, "INBOX", "Subject: Caf\xc3\x89 na\xc3\xafve\n\nGR\xc3\x9c\xc3\x9f GOTT, https://example.test/very-long-path-component-that-goes-on-and-on/x\n",
-	       0, NULL, 0, 0);
 	uint32_t r[16];
 	struct store_search k = { .kind = STORE_SEARCH_BODY, .text = "GIRAFFE" };
 	assert_int_equal(search(f, &k, r), 3);
@@ -693,6 +699,45 @@ static void test_search(void **state)
 
 	struct store_search larger = { .kind = STORE_SEARCH_LARGER, .number = 100 };
 	assert_int_equal(search(f, &larger, r), 1);
+}
+
+static void test_search(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 1; i <= 6; i++)
+		append(f, "INBOX", msg(i), i == 2 ? STORE_FLAG_SEEN : 0, NULL, 0,
+		       1700000000 + i * 86400);
+	append(f, "INBOX", "Subject: Caf\xc3\x89 na\xc3\xafve\n\nGR\xc3\x9c\xc3\x9f GOTT, https://example.test/very-long-path-component-that-goes-on-and-on/x\n",
+	       0, NULL, 0, 0);
+	search_checks(f);
+	assert_int_equal(wordindex_merge(f->u, "INBOX", 1000, NULL), STORE_OK);
+	struct store_mailbox_info info;
+	store_mailbox_status(f->u, "INBOX", &info, NULL);
+	search_checks(f);
+
+	/* Expunged after the merge: its postings stay, searches skip them. */
+	struct store_view *v;
+	struct store_view_status st;
+	store_view_open(f->u, "INBOX", 0, &v, &st, NULL);
+	uint32_t one = 1;
+	store_view_set_flags(v, &one, 1, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, NULL);
+	store_view_expunge(v, NULL, 0, NULL);
+	/* A merged message copied: its words are read again from the file. */
+	uint32_t three = 3, uv, *dest;
+	assert_int_equal(store_view_copy(v, &three, 1, "Archive", false, &uv, &dest, NULL), STORE_OK);
+	free(dest);
+	store_view_close(&v);
+	uint32_t r[16];
+	struct store_search k = { .kind = STORE_SEARCH_BODY, .text = "giraffe" };
+	assert_int_equal(search(f, &k, r), 2);
+	assert_int_equal(r[0], 3);
+	store_view_open(f->u, "Archive", 0, &v, &st, NULL);
+	uint32_t *uids;
+	size_t n;
+	assert_int_equal(store_view_search(v, &k, &uids, &n, NULL), STORE_OK);
+	assert_int_equal(n, 1);
+	free(uids);
+	store_view_close(&v);
 }
 
 /* -------------------------------------------------------- notifications */
