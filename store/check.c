@@ -736,25 +736,25 @@ static int recount(struct checker *c, MDB_txn *txn, void *unused)
 	return ret;
 }
 
+/* A checker step in one write transaction (user_write's retries). */
 typedef int txn_fn(struct checker *c, MDB_txn *txn, void *ctx);
+
+struct step {
+	struct checker *c;
+	txn_fn *fn;
+	void *ctx;
+};
+
+static int step_cb(struct store_user *u, MDB_txn *txn, void *ctx, char **error_r)
+{
+	struct step *st = ctx;
+	return st->fn(st->c, txn, st->ctx);
+}
 
 static int run_txn(struct checker *c, txn_fn *fn, void *ctx)
 {
-	for (;;) {
-		MDB_txn *txn;
-		int ret = user_txn_begin(c->u, true, &txn, c->error_r);
-		if (ret < 0)
-			return ret;
-		ret = fn(c, txn, ctx);
-		if (ret == STORE_OK)
-			ret = user_txn_commit(c->u, txn, c->error_r);
-		else
-			user_txn_abort(c->u, txn);
-		if (ret != STORE_RETRY)
-			return ret;
-		if ((ret = user_grow_map(c->u, c->error_r)) < 0)
-			return ret;
-	}
+	struct step st = { c, fn, ctx };
+	return user_write(c->u, step_cb, &st, c->error_r);
 }
 
 struct folders_ctx {

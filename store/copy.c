@@ -262,21 +262,11 @@ int store_move_all(struct store_user *u, const char *from, const char *to, char 
 		user_txn_abort(u, txn);
 		return store_fail(ret, error_r, "no such mailbox");
 	}
-	uint32_t *uids = xmalloc((rec.messages + 1) * sizeof(*uids));
+	uint32_t *uids = NULL;
 	size_t count = 0;
-	MDB_cursor *cur;
-	if (mdb_cursor_open(txn, u->msgs, &cur) == 0) {
-		struct msg_key start = msg_key(rec.id, 0);
-		MDB_val k = mdb_val(&start, sizeof(start)), v;
-		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && count < rec.messages;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			struct msg_key key;
-			memcpy(&key, k.mv_data, sizeof(key));
-			if (key.mailbox_be != start.mailbox_be)
-				break;
-			uids[count++] = __builtin_bswap32(key.uid_be);
-		}
-		mdb_cursor_close(cur);
+	if ((ret = msg_uids(u, txn, rec.id, &uids, &count)) < 0) {
+		user_txn_abort(u, txn);
+		return ret;
 	}
 	user_txn_abort(u, txn);
 	struct transfer t = { .u = u, .src = from, .dest = to, .uids = uids, .count = count,

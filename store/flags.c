@@ -304,23 +304,8 @@ static int expunge_index(struct expunge_job *j, MDB_txn *txn, char **error_r)
 	if (uids == NULL) {
 		/* Every message of the mailbox (those without \Deleted are
 		   skipped by expunge_one). */
-		all = xmalloc((rec.messages + 1) * sizeof(*all));
-		count = 0;
-		MDB_cursor *cur;
-		if (mdb_cursor_open(txn, u->msgs, &cur) == 0) {
-			struct msg_key start = msg_key(rec.id, 0);
-			MDB_val k = mdb_val(&start, sizeof(start)), val;
-			for (int rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
-			     rc == 0 && count < rec.messages;
-			     rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
-				struct msg_key key;
-				memcpy(&key, k.mv_data, sizeof(key));
-				if (key.mailbox_be != start.mailbox_be)
-					break;
-				all[count++] = __builtin_bswap32(key.uid_be);
-			}
-			mdb_cursor_close(cur);
-		}
+		if ((ret = msg_uids(u, txn, rec.id, &all, &count)) < 0)
+			return ret;
 		uids = all;
 	}
 	char *names[STORE_MAX_KEYWORDS];

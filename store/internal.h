@@ -175,6 +175,13 @@ int user_txn_begin(struct store_user *u, bool write, MDB_txn **txn_r, char **err
 int user_txn_commit(struct store_user *u, MDB_txn *txn, char **error_r);
 void user_txn_abort(struct store_user *u, MDB_txn *txn);
 int user_grow_map(struct store_user *u, char **error_r);
+/* Runs fn in a write transaction and commits, growing the map and running
+   it again as often as needed. For bodies that only touch LMDB. */
+typedef int user_write_fn(struct store_user *u, MDB_txn *txn, void *ctx, char **error_r);
+int user_write(struct store_user *u, user_write_fn *fn, void *ctx, char **error_r);
+/* Every UID of a mailbox, ascending (malloc'd). */
+int msg_uids(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t **uids_r,
+	     size_t *count_r);
 /* Maps an LMDB result inside a write: MDB_MAP_FULL -> STORE_RETRY,
    MDB_NOTFOUND -> STORE_ERR_NOT_FOUND, other errors -> STORE_ERR_IO. */
 int user_rc(int rc, const char *what, char **error_r);
@@ -207,6 +214,9 @@ struct mailbox_file {
 	char *keywords[26];	/* letter a+i -> keyword name (file-name flags) */
 };
 int mailbox_file_read(const char *folder_path, struct mailbox_file *mf);
+/* Replaces dir/name with data atomically (write a temporary, rename;
+   fsync both when durable). */
+int write_file_atomic(const char *dir, const char *name, struct span data, bool durable);
 /* Atomic replace (write, rename; fsync when durable). */
 int mailbox_file_write(const char *folder_path, const struct mailbox_file *mf, bool durable);
 void mailbox_file_free(struct mailbox_file *mf);

@@ -11,29 +11,6 @@
 #include "common/xalloc.h"
 #include "store/internal.h"
 
-/* Runs a write transaction body (LMDB work only) with map-growth retries.
-   Returns what the body or the commit returned. */
-typedef int write_fn(struct store_user *u, MDB_txn *txn, void *ctx, char **error_r);
-
-static int run_write(struct store_user *u, write_fn *fn, void *ctx, char **error_r)
-{
-	for (;;) {
-		MDB_txn *txn;
-		int ret = user_txn_begin(u, true, &txn, error_r);
-		if (ret < 0)
-			return ret;
-		ret = fn(u, txn, ctx, error_r);
-		if (ret == STORE_OK)
-			ret = user_txn_commit(u, txn, error_r);
-		else
-			user_txn_abort(u, txn);
-		if (ret != STORE_RETRY)
-			return ret;
-		if ((ret = user_grow_map(u, error_r)) < 0)
-			return ret;
-	}
-}
-
 static int check_name(const char *name, char **error_r)
 {
 	const char *why;
@@ -126,7 +103,7 @@ int store_mailbox_create(struct store_user *u, const char *name, unsigned int sp
 		return store_fail(STORE_ERR_EXISTS, error_r, "INBOX always exists");
 	}
 	struct create_ctx c = { canonical, special_use };
-	ret = run_write(u, create_fn, &c, error_r);
+	ret = user_write(u, create_fn, &c, error_r);
 	if (ret == STORE_OK)
 		notify_send(u->store, u->name, canonical);
 	free(canonical);
@@ -434,7 +411,7 @@ int store_mailbox_subscribe(struct store_user *u, const char *name, bool subscri
 		return ret;
 	char *canonical = mailbox_canonical(name);
 	struct subscribe_ctx c = { canonical, subscribe };
-	ret = run_write(u, subscribe_fn, &c, error_r);
+	ret = user_write(u, subscribe_fn, &c, error_r);
 	free(canonical);
 	return ret;
 }
@@ -468,7 +445,7 @@ int store_mailbox_set_special_use(struct store_user *u, const char *name, unsign
 		return ret;
 	char *canonical = mailbox_canonical(name);
 	struct create_ctx c = { canonical, special_use };
-	ret = run_write(u, special_use_fn, &c, error_r);
+	ret = user_write(u, special_use_fn, &c, error_r);
 	free(canonical);
 	return ret;
 }

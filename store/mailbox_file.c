@@ -50,6 +50,25 @@ int mailbox_file_read(const char *folder, struct mailbox_file *mf)
 	return mf->uidvalidity != 0 ? STORE_OK : STORE_ERR_IO;
 }
 
+int write_file_atomic(const char *dir, const char *name, struct span data, bool durable)
+{
+	char *tmp = xasprintf("%s/.%s.tmp", dir, name);
+	char *path = xasprintf("%s/%s", dir, name);
+	int ret = STORE_ERR_IO;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd >= 0) {
+		bool ok = (data.len == 0 || write(fd, data.ptr, data.len) == (ssize_t)data.len) &&
+			  (!durable || fsync(fd) == 0);
+		if (close(fd) == 0 && ok && rename(tmp, path) == 0 && (!durable || fsync_dir(dir) == 0))
+			ret = STORE_OK;
+		else
+			unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+	return ret;
+}
+
 int mailbox_file_write(const char *folder, const struct mailbox_file *mf, bool durable)
 {
 	struct buf text = BUF_INIT;
@@ -58,21 +77,7 @@ int mailbox_file_write(const char *folder, const struct mailbox_file *mf, bool d
 	for (int i = 0; i < 26; i++)
 		if (mf->keywords[i] != NULL)
 			buf_printf(&text, "keyword %c %s\n", 'a' + i, mf->keywords[i]);
-	char *tmp = xasprintf("%s/." FILE_NAME ".tmp", folder);
-	char *path = xasprintf("%s/" FILE_NAME, folder);
-	int ret = STORE_ERR_IO;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd >= 0) {
-		bool ok = write(fd, text.data, text.len) == (ssize_t)text.len &&
-			  (!durable || fsync(fd) == 0);
-		if (close(fd) == 0 && ok && rename(tmp, path) == 0 &&
-		    (!durable || fsync_dir(folder) == 0))
-			ret = STORE_OK;
-		else
-			unlink(tmp);
-	}
-	free(tmp);
-	free(path);
+	int ret = write_file_atomic(folder, FILE_NAME, buf_span(&text), durable);
 	buf_free(&text);
 	return ret;
 }

@@ -60,6 +60,37 @@ int modseq_move(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t u
 	return user_rc(mdb_put(txn, u->modseq, &k, &v, 0), "modseq", NULL);
 }
 
+int msg_uids(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t **uids_r,
+	     size_t *count_r)
+{
+	size_t count = 0, cap = 0;
+	uint32_t *uids = NULL;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, u->msgs, &cur);
+	if (rc != 0)
+		return user_rc(rc, "messages", NULL);
+	struct msg_key start = msg_key(mailbox, 0);
+	MDB_val k = mdb_val(&start, sizeof(start)), v;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct msg_key key;
+		if (k.mv_size != sizeof(key))
+			break;
+		memcpy(&key, k.mv_data, sizeof(key));
+		if (key.mailbox_be != start.mailbox_be)
+			break;
+		if (count == cap) {
+			cap = cap ? cap * 2 : 256;
+			uids = xreallocarray(uids, cap, sizeof(*uids));
+		}
+		uids[count++] = __builtin_bswap32(key.uid_be);
+	}
+	mdb_cursor_close(cur);
+	*uids_r = uids;
+	*count_r = count;
+	return STORE_OK;
+}
+
 /* ----------------------------------------------------------------- quota */
 
 int quota_add(struct store_user *u, MDB_txn *txn, int64_t bytes, int64_t messages)

@@ -75,6 +75,25 @@ int user_grow_map(struct store_user *u, char **error_r)
 	return rc == 0 ? STORE_OK : store_mdb_error(rc, "growing the index map", error_r);
 }
 
+int user_write(struct store_user *u, user_write_fn *fn, void *ctx, char **error_r)
+{
+	for (;;) {
+		MDB_txn *txn;
+		int ret = user_txn_begin(u, true, &txn, error_r);
+		if (ret < 0)
+			return ret;
+		ret = fn(u, txn, ctx, error_r);
+		if (ret == STORE_OK)
+			ret = user_txn_commit(u, txn, error_r);
+		else
+			user_txn_abort(u, txn);
+		if (ret != STORE_RETRY)
+			return ret;
+		if ((ret = user_grow_map(u, error_r)) < 0)
+			return ret;
+	}
+}
+
 /* ------------------------------------------------------------------ meta */
 
 int user_meta_get_u64(struct store_user *u, MDB_txn *txn, const char *key, uint64_t *value_r)
@@ -300,19 +319,7 @@ int user_write_subscriptions(struct store_user *u, MDB_txn *txn)
 		buf_append_byte(&text, '\n');
 	}
 	mdb_cursor_close(cur);
-	char *tmp = xasprintf("%s/.subscriptions.tmp", u->maildir);
-	char *path = xasprintf("%s/subscriptions", u->maildir);
-	int ret = STORE_ERR_IO;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd >= 0) {
-		bool ok = text.len == 0 || write(fd, text.data, text.len) == (ssize_t)text.len;
-		if (close(fd) == 0 && ok && rename(tmp, path) == 0)
-			ret = STORE_OK;
-		else
-			unlink(tmp);
-	}
-	free(tmp);
-	free(path);
+	int ret = write_file_atomic(u->maildir, "subscriptions", buf_span(&text), false);
 	buf_free(&text);
 	return ret;
 }

@@ -86,33 +86,32 @@ static void add_recent(struct store_view *v, uint32_t first, uint32_t end)
 	v->recent[v->recent_count++] = (struct recent_range){ first, end };
 }
 
+struct claim {
+	struct store_view *v;
+	uint32_t first, end;
+};
+
+static int claim_cb(struct store_user *u, MDB_txn *txn, void *ctx, char **error_r)
+{
+	struct claim *c = ctx;
+	struct mailbox_rec rec;
+	c->first = c->end = 0;
+	int ret = user_get_mailbox(u, txn, c->v->mailbox, &rec);
+	if (ret < 0 || rec.first_recent_uid >= rec.uidnext)
+		return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
+	c->first = rec.first_recent_uid;
+	c->end = rec.uidnext;
+	rec.first_recent_uid = rec.uidnext;
+	return user_put_mailbox(u, txn, c->v->mailbox, &rec);
+}
+
 int view_claim_recent(struct store_view *v, char **error_r)
 {
-	for (;;) {
-		MDB_txn *txn;
-		int ret = user_txn_begin(v->u, true, &txn, error_r);
-		if (ret < 0)
-			return ret;
-		struct mailbox_rec rec;
-		ret = user_get_mailbox(v->u, txn, v->mailbox, &rec);
-		if (ret == STORE_OK && rec.first_recent_uid < rec.uidnext) {
-			uint32_t first = rec.first_recent_uid, end = rec.uidnext;
-			rec.first_recent_uid = rec.uidnext;
-			ret = user_put_mailbox(v->u, txn, v->mailbox, &rec);
-			if (ret == STORE_OK)
-				ret = user_txn_commit(v->u, txn, error_r);
-			else
-				user_txn_abort(v->u, txn);
-			if (ret == STORE_OK)
-				add_recent(v, first, end);
-		} else {
-			user_txn_abort(v->u, txn);
-		}
-		if (ret != STORE_RETRY)
-			return ret < 0 && ret != STORE_ERR_NOT_FOUND ? ret : STORE_OK;
-		if ((ret = user_grow_map(v->u, error_r)) < 0)
-			return ret;
-	}
+	struct claim c = { v, 0, 0 };
+	int ret = user_write(v->u, claim_cb, &c, error_r);
+	if (ret == STORE_OK)
+		add_recent(v, c.first, c.end);
+	return ret;
 }
 
 const char *store_view_mailbox(const struct store_view *v)

@@ -173,23 +173,21 @@ static int merge_txn(struct store_user *u, MDB_txn *txn, const char *mailbox, ui
 	return ret;
 }
 
+struct merge_args {
+	const char *mailbox;
+	uint32_t max;
+};
+
+static int merge_cb(struct store_user *u, MDB_txn *txn, void *ctx, char **error_r)
+{
+	struct merge_args *a = ctx;
+	return merge_txn(u, txn, a->mailbox, a->max, error_r);
+}
+
 int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, char **error_r)
 {
-	for (;;) {
-		MDB_txn *txn;
-		int ret = user_txn_begin(u, true, &txn, error_r);
-		if (ret < 0)
-			return ret;
-		ret = merge_txn(u, txn, mailbox, max, error_r);
-		if (ret == STORE_OK)
-			ret = user_txn_commit(u, txn, error_r);
-		else
-			user_txn_abort(u, txn);
-		if (ret != STORE_RETRY)
-			return ret;
-		if ((ret = user_grow_map(u, error_r)) < 0)
-			return ret;
-	}
+	struct merge_args a = { mailbox, max };
+	return user_write(u, merge_cb, &a, error_r);
 }
 
 /* ----------------------------------------------------------------- lookup */
