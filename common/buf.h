@@ -83,6 +83,13 @@ static inline struct span buf_span(const struct buf *b)
 	return (struct span){ b->data, b->len };
 }
 
+/* Bytes [from, to) of the buffer; safe on a never-used (NULL) buffer. */
+static inline struct span buf_slice(const struct buf *b, size_t from, size_t to)
+{
+	return b->data != NULL ? (struct span){ b->data + from, to - from } :
+				 (struct span){ (const uint8_t *)"", 0 };
+}
+
 static inline const char *buf_cstr(const struct buf *b)
 {
 	return b->data ? (const char *)b->data : "";

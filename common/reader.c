@@ -135,6 +135,8 @@ enum reader_result reader_next(struct reader *r, struct reader_item *item_r)
 				goto need_more;
 			return next_line(r, item_r);
 		case READER_STATE_SKIP_LINE: {
+			if (avail == 0)
+				goto need_more;
 			const uint8_t *lf = memchr(r->in.data + r->pos, '\n', avail);
 			if (lf == NULL) {
 				r->pos = r->in.len;

@@ -141,10 +141,9 @@ int store_draft_finish(struct store_draft *d, char **error_r)
 	/* The message's words, header and body apart, from the folded text
 	   (folded as queries will be). The text itself is not kept. */
 	struct buf folded = BUF_INIT;
-	words_fold(span_make(d->text.data, d->text_header_len), &folded);
+	words_fold(buf_slice(&d->text, 0, d->text_header_len), &folded);
 	size_t folded_header_len = folded.len;
-	words_fold(span_make(d->text.data + d->text_header_len, d->text.len - d->text_header_len),
-		   &folded);
+	words_fold(buf_slice(&d->text, d->text_header_len, d->text.len), &folded);
 	buf_free(&d->text);
 	msgtext_word_lists(buf_span(&folded), folded_header_len, &d->words);
 	buf_free(&folded);

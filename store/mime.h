@@ -43,8 +43,9 @@ struct mime_limits {
 enum mime_part_kind {
 	MIME_PART_LEAF,	     /* a single body */
 	MIME_PART_MULTIPART, /* children are the body parts */
-	MIME_PART_MESSAGE,   /* message/rfc822 (or message/global): one child,
-				the encapsulated message's top part */
+	MIME_PART_MESSAGE,   /* message/rfc822: one child, the encapsulated
+				message's top part (message/global stays a
+				leaf, as RFC 3501's grammar and Dovecot have it) */
 };
 
 /*

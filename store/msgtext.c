@@ -33,6 +33,8 @@ bool msgtext_field_cached(const char *name, size_t len)
 
 void msgtext_cached_lines(struct span header, struct buf *out)
 {
+	if (header.len == 0)
+		return;
 	const uint8_t *p = header.ptr, *end = p + header.len;
 	bool keep = false;
 	while (p < end) {
@@ -106,7 +108,7 @@ void msgtext_word_lists(struct span folded, size_t header_len, struct buf *out)
 {
 	/* Header text is one "name: value" line per field (mime.h). */
 	struct buf indexed = BUF_INIT;
-	const uint8_t *p = folded.ptr, *end = p + header_len;
+	const uint8_t *p = folded.ptr, *end = header_len > 0 ? p + header_len : p;
 	while (p < end) {
 		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
 		const uint8_t *next = nl != NULL ? nl + 1 : end;
@@ -116,12 +118,16 @@ void msgtext_word_lists(struct span folded, size_t header_len, struct buf *out)
 	}
 	append_list(buf_span(&indexed), out);
 	buf_free(&indexed);
-	append_list(span_make(folded.ptr + header_len, folded.len - header_len), out);
+	append_list(folded.len > header_len ? span_make(folded.ptr + header_len, folded.len - header_len)
+					    : span_make("", 0),
+		    out);
 }
 
 int msgtext_each_word(struct span lists, void (*cb)(char kind, struct span word, void *ctx),
 		      void *ctx)
 {
+	if (lists.len == 0)
+		return STORE_ERR_IO;
 	const uint8_t *p = lists.ptr, *end = p + lists.len;
 	for (int part = 0; part < 2; part++) {
 		uint32_t count;
@@ -187,9 +193,9 @@ int msgtext_load(int fd, struct msgtext *mt)
 	uint64_t hsize = mt->mime->part_count > 0 ? mt->mime->parts[0].header_size : 0;
 	if (hsize < mt->header.len)
 		mt->header.len = (size_t)hsize;
-	words_fold(span_make(c.text.data, c.header_len), &mt->folded);
+	words_fold(buf_slice(&c.text, 0, c.header_len), &mt->folded);
 	mt->folded_header_len = mt->folded.len;
-	words_fold(span_make(c.text.data + c.header_len, c.text.len - c.header_len), &mt->folded);
+	words_fold(buf_slice(&c.text, c.header_len, c.text.len), &mt->folded);
 	buf_free(&c.text);
 	return STORE_OK;
 }

@@ -283,8 +283,8 @@ static bool verify(struct search *s, uint32_t uid, struct span q, bool body_only
 	close(fd);
 	if (ret < 0)
 		return false;
-	size_t from = body_only ? mt.folded_header_len : 0;
-	bool found = memmem(mt.folded.data + from, mt.folded.len - from, q.ptr, q.len) != NULL;
+	struct span text = buf_slice(&mt.folded, body_only ? mt.folded_header_len : 0, mt.folded.len);
+	bool found = memmem(text.ptr, text.len, q.ptr, q.len) != NULL;
 	msgtext_free(&mt);
 	return found;
 }

@@ -62,6 +62,8 @@ static void encode(uint32_t cp, struct buf *out)
 void words_fold(struct span text, struct buf *out)
 {
 	pthread_once(&locale_once, locale_init);
+	if (text.len == 0)
+		return; /* (and text.ptr may be NULL: no arithmetic on it) */
 	buf_reserve(out, text.len);
 	const uint8_t *p = text.ptr, *end = p + text.len;
 	while (p < end) {
@@ -106,6 +108,8 @@ static int span_cmp(const void *a, const void *b)
 
 void words_each_unique(struct span folded, void (*cb)(struct span word, void *ctx), void *ctx)
 {
+	if (folded.len == 0)
+		return;
 	size_t count = 0, cap = 256;
 	struct span *words = xmalloc(cap * sizeof(*words));
 	const uint8_t *p = folded.ptr, *end = p + folded.len;

@@ -3,3 +3,4 @@ petrel_fuzz_target(fuzz_imap_parser fuzz/fuzz_imap_parser.c LIBS petrel_imap_par
 petrel_fuzz_target(fuzz_reader fuzz/fuzz_reader.c LIBS petrel_common)
 petrel_fuzz_target(fuzz_base64 fuzz/fuzz_base64.c LIBS petrel_common)
 petrel_fuzz_target(fuzz_config_value fuzz/fuzz_config_value.c LIBS petrel_common)
+petrel_fuzz_target(fuzz_mime fuzz/fuzz_mime.c LIBS petrel_store)
