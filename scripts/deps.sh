@@ -11,7 +11,9 @@ PACKAGES="
   libuv1-dev liblmdb-dev libssl-dev openssl libinih-dev zlib1g-dev liblz4-dev
   libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
   libcmocka-dev clang libclang-rt-14-dev
-  python3 python3-pytest
+  libc-ares-dev libopendkim-dev libpsl-dev publicsuffix libjansson-dev
+  python3 python3-pytest python3-spf python3-dkim python3-dnslib python3-nacl
+  swaks postfix
   dovecot-imapd dovecot-pop3d dovecot-lmtpd
 "
 
@@ -38,6 +40,10 @@ fi
 trap '[ $policy_created = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 
 export DEBIAN_FRONTEND=noninteractive
+# Postfix is only a test client (the tests run a private instance on
+# loopback); install it with no system configuration.
+echo "postfix postfix/main_mailer_type select No configuration" \
+  | $SUDO debconf-set-selections
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing
