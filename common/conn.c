@@ -61,6 +61,48 @@ void conn_unref(struct conn *c)
 		conn_free(c);
 }
 
+struct conn_work {
+	uv_work_t req;
+	struct conn *c;
+	void (*work)(void *arg);
+	void (*done)(struct conn *c, void *arg);
+	void *arg;
+};
+
+static void conn_work_cb(uv_work_t *req)
+{
+	struct conn_work *w = req->data;
+	w->work(w->arg);
+}
+
+static void conn_work_done_cb(uv_work_t *req, int status)
+{
+	struct conn_work *w = req->data;
+	struct conn *c = w->c;
+	/* status is UV_ECANCELED only for uv_cancel(), which we never call:
+	   the work always ran. */
+	w->done(c, w->arg);
+	free(w);
+	/* A reply written in done() goes out now, not at the next input. */
+	conn_flush(c);
+	conn_unref(c);
+}
+
+void conn_queue_work(struct conn *c, void (*work)(void *arg),
+		     void (*done)(struct conn *c, void *arg), void *arg)
+{
+	struct conn_work *w = xcalloc(1, sizeof(*w));
+	w->req.data = w;
+	w->c = c;
+	w->work = work;
+	w->done = done;
+	w->arg = arg;
+	conn_ref(c);
+	int ret = uv_queue_work(c->srv->loop, &w->req, conn_work_cb, conn_work_done_cb);
+	if (ret != 0)
+		abort(); /* only fails for a NULL work callback */
+}
+
 static void handle_closed_cb(uv_handle_t *handle)
 {
 	conn_unref(handle->data);

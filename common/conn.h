@@ -173,6 +173,15 @@ bool conn_is_closing(const struct conn *c);
 void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
 
+/* Runs work(arg) on libuv's thread pool ([server] worker_threads), then
+   done(c, arg) on the loop. The connection is referenced meanwhile, so
+   done() is always called, also when the connection has closed in between
+   (check conn_is_closing() before writing). Several may run at once; the
+   protocol decides whether the connection is busy meanwhile. work() must
+   not touch the connection. */
+void conn_queue_work(struct conn *c, void (*work)(void *arg),
+		     void (*done)(struct conn *c, void *arg), void *arg);
+
 /* --- for the server --- */
 
 void conn_accept(struct server *srv, const struct listener *l, uv_stream_t *listen_handle);

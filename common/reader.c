@@ -209,3 +209,21 @@ void reader_literal_skip(struct reader *r)
 	r->state = READER_STATE_SKIP_LITERAL;
 	r->literal_left = r->literal_size;
 }
+
+void reader_raw_begin(struct reader *r, uint64_t n)
+{
+	if (r->state != READER_STATE_LINE)
+		abort();
+	r->state = READER_STATE_LITERAL;
+	r->literal_left = n;
+}
+
+void reader_raw_stop(struct reader *r, size_t unused)
+{
+	if (unused > r->consume)
+		abort();
+	r->consume -= unused;
+	r->literal_left = 0;
+	r->scan = 0;
+	r->state = READER_STATE_LINE;
+}

@@ -98,6 +98,17 @@ void reader_literal_reject(struct reader *r);
 /* A non-synchronising literal we refused: its bytes arrive anyway; drop them. */
 void reader_literal_skip(struct reader *r);
 
+/* Raw mode, for protocols that frame data themselves (LMTP BDAT chunks,
+   DATA with its dot-terminator): the next n bytes (UINT64_MAX: until
+   reader_raw_stop) are handed out as READER_LITERAL items exactly as
+   buffered, without looking for lines. Call it in line mode, after the
+   command's LINE item was handed out. */
+void reader_raw_begin(struct reader *r, uint64_t n);
+/* Ends raw mode early: the last `unused` bytes of the item handed out last
+   were not consumed and are read again, in line mode, by the next
+   reader_next() (e.g. commands pipelined after DATA's final dot). */
+void reader_raw_stop(struct reader *r, size_t unused);
+
 /* Drops everything buffered and returns to line mode (STARTTLS: plaintext
    sent after the command must never be read as if it came over TLS). */
 void reader_reset(struct reader *r);

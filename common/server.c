@@ -430,6 +430,12 @@ int server_main(int argc, char **argv, const struct service *svc)
 	if (to_syslog)
 		log_init(svc->name, LOG_TARGET_SYSLOG, set->server.log_level, facility);
 
+	/* libuv sizes its thread pool from the environment when the first work
+	   item is queued; [server] worker_threads sets it unless the admin did. */
+	char threads[16];
+	snprintf(threads, sizeof(threads), "%u", set->server.worker_threads);
+	setenv("UV_THREADPOOL_SIZE", threads, 0);
+
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	srv->loop = &loop;

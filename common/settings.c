@@ -18,6 +18,7 @@
 static const char *const log_choices[] = { "auto", "stderr", "syslog", NULL };
 static const char *const level_choices[] = { "debug", "info", "warning", "error", NULL };
 static const char *const tls_choices[] = { "TLSv1.2", "TLSv1.3", NULL };
+static const char *const dmarc_action_choices[] = { "tag", "junk", "reject", NULL };
 
 #define KIB 1024ULL
 #define MIB (1024ULL * 1024)
@@ -35,6 +36,7 @@ const struct config_option settings_options[] = {
 	OPT_ENUM("server", server.log_level, "log_level", "info", level_choices),
 	OPT("server", server.syslog_facility, "syslog_facility", CONFIG_STRING, "mail"),
 	OPT("server", server.user, "user", CONFIG_STRING, ""),
+	OPT_RANGE("server", server.worker_threads, "worker_threads", CONFIG_UINT, "16", 1, 128),
 	OPT("server", server.haproxy_trusted_networks, "haproxy_trusted_networks",
 	    CONFIG_NETWORKS, ""),
 
@@ -81,6 +83,29 @@ const struct config_option settings_options[] = {
 	SERVICE_OPTS("imap", imap, "*:143, [::]:143", "*:993, [::]:993", "30m"),
 	SERVICE_OPTS("pop3", pop3, "*:110, [::]:110", "*:995, [::]:995", "10m"),
 	SERVICE_OPTS("lmtp", lmtp, "unix:/run/petrel/lmtp", "", "5m"),
+	OPT_RANGE("lmtp", delivery.max_message_size, "max_message_size", CONFIG_SIZE, "50M",
+		  1024, 4 * 1024 * MIB),
+	OPT_RANGE("lmtp", delivery.max_recipients, "max_recipients", CONFIG_UINT, "100", 1,
+		  100000),
+	OPT_RANGE("lmtp", delivery.max_header_size, "max_header_size", CONFIG_SIZE, "1M",
+		  4 * KIB, 64 * MIB),
+	OPT("lmtp", delivery.recipient_delimiter, "recipient_delimiter", CONFIG_STRING, "+"),
+	OPT("lmtp", delivery.quota_full_tempfail, "quota_full_tempfail", CONFIG_BOOL, "no"),
+	OPT("lmtp", delivery.xforward_trusted_networks, "xforward_trusted_networks",
+	    CONFIG_NETWORKS, "127.0.0.0/8, ::1"),
+	OPT("lmtp", delivery.xforward_trust_unix_socket, "xforward_trust_unix_socket",
+	    CONFIG_BOOL, "yes"),
+	OPT("lmtp", delivery.dns_servers, "dns_servers", CONFIG_STRING, ""),
+	OPT_RANGE("lmtp", delivery.dns_timeout_ms, "dns_timeout", CONFIG_DURATION, "5s", 100,
+		  60000),
+	OPT("lmtp", delivery.authserv_id, "authserv_id", CONFIG_STRING, ""),
+	OPT("lmtp", delivery.check_spf, "check_spf", CONFIG_BOOL, "yes"),
+	OPT("lmtp", delivery.check_dkim, "check_dkim", CONFIG_BOOL, "yes"),
+	OPT("lmtp", delivery.check_dmarc, "check_dmarc", CONFIG_BOOL, "yes"),
+	OPT_ENUM("lmtp", delivery.dmarc_quarantine_action, "dmarc_quarantine_action", "junk",
+		 dmarc_action_choices),
+	OPT_ENUM("lmtp", delivery.dmarc_reject_action, "dmarc_reject_action", "junk",
+		 dmarc_action_choices),
 };
 
 const size_t settings_options_count = sizeof(settings_options) / sizeof(settings_options[0]);
@@ -103,6 +128,10 @@ int settings_load(struct settings *set, const char *path, char **error_r)
 	if (set->auth.sasldb_path[0] == '\0') {
 		free(set->auth.sasldb_path);
 		set->auth.sasldb_path = xasprintf("%s/sasldb2", set->server.data_dir);
+	}
+	if (set->delivery.authserv_id[0] == '\0') {
+		free(set->delivery.authserv_id);
+		set->delivery.authserv_id = xstrdup(set->server.hostname);
 	}
 	if (log_facility_parse(set->server.syslog_facility) < 0) {
 		*error_r = xasprintf("%s: [server] syslog_facility: unknown facility '%s'", file,

@@ -16,6 +16,8 @@
 
 enum log_target_setting { LOG_AUTO, LOG_STDERR, LOG_SYSLOG };
 enum tls_min_setting { TLS_MIN_1_2, TLS_MIN_1_3 };
+/* What lmtpd does with a message that fails DMARC under a policy. */
+enum dmarc_action_setting { DMARC_ACTION_TAG, DMARC_ACTION_JUNK, DMARC_ACTION_REJECT };
 
 /* One protocol's listeners and timeouts ([imap], [pop3], [lmtp]). */
 struct service_settings {
@@ -34,6 +36,7 @@ struct settings {
 		char *syslog_facility;
 		char *user;	 /* drop privileges to this account; empty: stay */
 		struct cidr_list haproxy_trusted_networks;
+		unsigned int worker_threads; /* libuv thread pool: store commits, lookups */
 	} server;
 	struct {
 		char *cert_file;
@@ -69,6 +72,22 @@ struct settings {
 	struct service_settings imap;
 	struct service_settings pop3;
 	struct service_settings lmtp;
+	/* The rest of [lmtp]: delivery and the final checks. */
+	struct {
+		uint64_t max_message_size;
+		unsigned int max_recipients;
+		uint64_t max_header_size;
+		char *recipient_delimiter;    /* "" = no subaddressing */
+		bool quota_full_tempfail;     /* 452 4.2.2 instead of 552 5.2.2 */
+		struct cidr_list xforward_trusted_networks;
+		bool xforward_trust_unix_socket;
+		char *dns_servers;	      /* "" = /etc/resolv.conf */
+		uint64_t dns_timeout_ms;
+		char *authserv_id;	      /* "" = [server] hostname */
+		bool check_spf, check_dkim, check_dmarc;
+		int dmarc_quarantine_action;  /* enum dmarc_action_setting */
+		int dmarc_reject_action;
+	} delivery;
 };
 
 extern const struct config_option settings_options[];

@@ -1,4 +1,5 @@
 /* LHLO, NOOP, RSET, QUIT (RFC 2033, RFC 5321 4.1.1). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +15,29 @@ void lmtp_cmd_lhlo(struct lmtp_session *s, struct span args)
 	}
 	free(s->lhlo_name);
 	s->lhlo_name = span_strdup(args);
-	/* Only what this build does: pipelined commands are answered in
-	   order, and every reply carries an RFC 3463 code. */
+	/* LHLO starts over, like RSET (RFC 5321 4.1.4). */
+	lmtp_txn_reset(s);
+	const struct settings *set = &s->conn.srv->set;
 	struct buf out = BUF_INIT;
-	buf_printf(&out, "250-%s\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n",
-		   s->conn.srv->set.server.hostname);
+	char size[40];
+	snprintf(size, sizeof(size), "SIZE %llu",
+		 (unsigned long long)set->delivery.max_message_size);
+	const char *ext[10];
+	size_t n = 0;
+	ext[n++] = set->server.hostname;
+	ext[n++] = "PIPELINING";
+	ext[n++] = "ENHANCEDSTATUSCODES";
+	ext[n++] = "8BITMIME";
+	ext[n++] = "SMTPUTF8";
+	ext[n++] = "CHUNKING";
+	ext[n++] = size;
+	/* Offered only to clients allowed to use them. */
+	if (lmtp_client_trusted(s)) {
+		ext[n++] = "XFORWARD NAME ADDR PROTO HELO";
+		ext[n++] = "XCLIENT ADDR NAME HELO PROTO";
+	}
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&out, "250%c%s\r\n", i + 1 < n ? '-' : ' ', ext[i]);
 	conn_write(&s->conn, out.data, out.len);
 	buf_free(&out);
 }
@@ -42,7 +61,14 @@ void lmtp_cmd_rset(struct lmtp_session *s, struct span args)
 		lmtp_bad_command(s);
 		return;
 	}
+	lmtp_txn_reset(s);
 	lmtp_reply(s, "250 2.0.0", "OK");
+}
+
+void lmtp_cmd_vrfy(struct lmtp_session *s, struct span args)
+{
+	/* RFC 5321 3.5.3: do not confirm addresses to whoever asks. */
+	lmtp_reply(s, "252 2.5.2", "Cannot VRFY user, but will accept message and attempt delivery.");
 }
 
 void lmtp_cmd_quit(struct lmtp_session *s, struct span args)

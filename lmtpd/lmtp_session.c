@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const struct lmtp_command commands[] = {
 	{ "LHLO", false, lmtp_cmd_lhlo },
@@ -12,11 +14,13 @@ static const struct lmtp_command commands[] = {
 	{ "NOOP", false, lmtp_cmd_noop },
 	{ "RSET", false, lmtp_cmd_rset },
 	{ "QUIT", false, lmtp_cmd_quit },
-	{ "MAIL", true, NULL },
-	{ "RCPT", true, NULL },
-	{ "DATA", true, NULL },
-	{ "BDAT", true, NULL },
-	{ "VRFY", false, NULL },
+	{ "MAIL", true, lmtp_cmd_mail },
+	{ "RCPT", true, lmtp_cmd_rcpt },
+	{ "DATA", true, lmtp_cmd_data },
+	{ "BDAT", true, lmtp_cmd_bdat },
+	{ "VRFY", false, lmtp_cmd_vrfy },
+	{ "XFORWARD", true, lmtp_cmd_xforward },
+	{ "XCLIENT", false, lmtp_cmd_xclient },
 };
 
 const struct lmtp_command *lmtp_command_find(struct span name)
@@ -62,33 +66,58 @@ static void dispatch(struct lmtp_session *s, struct span line)
 		lmtp_bad_command(s);
 		return;
 	}
-	if (cmd->run == NULL) {
-		lmtp_reply(s, "502 5.5.1", "%s is not supported by this server yet.", cmd->name);
-		return;
-	}
 	s->bad_commands = 0;
 	cmd->run(s, args);
 }
 
-static void lmtp_line(struct conn *c, struct span line)
-{
-	dispatch(lmtp_session(c), line);
-}
-
-static void lmtp_line_too_long(struct conn *c)
+static void lmtp_line_too_long(struct lmtp_session *s)
 {
 	/* RFC 5321 4.5.3.1.4 */
-	lmtp_reply(lmtp_session(c), "500 5.5.2", "Line too long.");
-	lmtp_bad_command(lmtp_session(c));
+	lmtp_reply(s, "500 5.5.2", "Line too long.");
+	lmtp_bad_command(s);
 }
 
+/* Hands input to the command parser, or as raw bytes to DATA/BDAT, until
+   the reader needs more, the output is full or a command waits. */
 static void lmtp_ready(struct conn *c)
 {
-	conn_process_lines(c, lmtp_line, lmtp_line_too_long);
+	struct lmtp_session *s = lmtp_session(c);
+	struct reader_item item;
+	while (!c->busy && !conn_is_closing(c) && !conn_output_full(c)) {
+		switch (reader_next(&c->reader, &item)) {
+		case READER_NEED_MORE:
+			return;
+		case READER_LINE_TOO_LONG:
+			lmtp_line_too_long(s);
+			break;
+		case READER_LINE:
+			if (item.data.len > 0 && memchr(item.data.ptr, '\0', item.data.len) != NULL) {
+				lmtp_reply(s, "500 5.5.2", "NUL byte in command.");
+				lmtp_bad_command(s);
+				break;
+			}
+			dispatch(s, item.data);
+			break;
+		case READER_LITERAL: {
+			size_t used = lmtp_data_input(s, item.data.ptr, item.data.len);
+			/* DATA's end is found by us, not the reader: hand back what
+			   follows the final dot and return to commands. */
+			if (!s->txn.in_data && !s->txn.bdat_in_chunk)
+				reader_raw_stop(&c->reader, item.data.len - used);
+			break;
+		}
+		}
+	}
 }
 
 static void lmtp_open(struct conn *c)
 {
+	struct lmtp_session *s = lmtp_session(c);
+	/* A short id for Received: and the logs, unique enough per host. */
+	static uint64_t counter;
+	snprintf(s->session_id, sizeof(s->session_id), "%08llx%04llx",
+		 (unsigned long long)time(NULL) & 0xffffffffULL,
+		 (unsigned long long)(++counter ^ (uint64_t)getpid()) & 0xffffULL);
 	/* An MTA connection has no login step: the idle timeout applies from
 	   the start, reset by every command. */
 	conn_set_timeout(c, c->srv->set.lmtp.idle_timeout_ms, false);
@@ -111,7 +140,10 @@ static void lmtp_shutdown(struct conn *c)
 
 static void lmtp_destroy(struct conn *c)
 {
-	free(lmtp_session(c)->lhlo_name);
+	struct lmtp_session *s = lmtp_session(c);
+	lmtp_txn_reset(s);
+	lmtp_client_info_clear(&s->client);
+	free(s->lhlo_name);
 }
 
 const struct conn_handler lmtp_handler = {

@@ -13,10 +13,14 @@
 #include "mailauth/dmarc.h"
 #include "mailauth/spf.h"
 
+/* DKIM results are read only through dkim_verifier_count() and
+ * dkim_verifier_signature(); the unit tests and the fuzz target rely on
+ * this to supply their own verifier without linking dkim.c. */
 struct authres_input {
 	const char *authserv_id;
 	/* Each may be NULL: that method was not evaluated and is left out. */
 	const struct spf_outcome *spf;
+	const char *client_ip;	/* the address SPF judged, for the comment; may be NULL */
 	const struct dkim_verifier *dkim; /* after a final dkim_verifier_result() */
 	const struct dmarc_outcome *dmarc;
 };

@@ -10,6 +10,16 @@
  *
  * rsa-sha1 signatures are verified and reported, but a valid one gives
  * MAILAUTH_POLICY, never MAILAUTH_PASS, and does not count for DMARC.
+ *
+ * Per-signature verdicts: fail when the body hash or the signature does
+ * not match; permerror when it cannot be checked (bad or missing tags, h=
+ * without From, expired x= or future t= beyond an hour's clock skew, no
+ * key, several key records, bad or revoked key, RSA under 1024 bits, l=
+ * longer than the body); temperror when the key lookup failed; policy for
+ * a valid rsa-sha1 signature and for a valid one on a message with more
+ * From fields than it signs. The reason says which.
+ *
+ * A verifier is used by one thread; verifiers share no state.
  */
 #ifndef PETREL_MAILAUTH_DKIM_H
 #define PETREL_MAILAUTH_DKIM_H
@@ -24,6 +34,11 @@
 /* Signatures beyond this many are reported as not verified (permerror):
  * a message cannot make us do unbounded RSA work. */
 #define DKIM_MAX_SIGNATURES 8
+/* At most this many signatures are reported at all (the first
+ * DKIM_MAX_SIGNATURES verified, the rest as permerror "too many
+ * signatures"); further DKIM-Signature fields are ignored, so a message
+ * cannot make the result list grow without bound. */
+#define DKIM_MAX_REPORTED (2 * DKIM_MAX_SIGNATURES)
 
 struct dkim_signature_result {
 	enum mailauth_result result; /* pass, fail, neutral, policy,
@@ -56,7 +71,13 @@ void dkim_verifier_eom(struct dkim_verifier *v);
  * first signature's result) and the per-signature results below become
  * valid. Calling it again after a final result returns the same. */
 enum mailauth_result dkim_verifier_result(struct dkim_verifier *v, struct dns_cache *dns);
+/* (Before eoh it returns MAILAUTH_PENDING without asking anything. body()
+ * or eom() without a prior eoh() imply it.) */
 
+/* The signatures in header order (topmost first), at most
+ * DKIM_MAX_REPORTED; dkim_verifier_signature() returns NULL past the
+ * count. Results and reasons are meaningful once dkim_verifier_result()
+ * returned a final result; the pointers live as long as the verifier. */
 size_t dkim_verifier_count(const struct dkim_verifier *v);
 const struct dkim_signature_result *dkim_verifier_signature(const struct dkim_verifier *v,
 							    size_t i);

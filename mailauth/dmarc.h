@@ -52,6 +52,13 @@ struct dmarc_outcome {
 	char reason[256];
 };
 
+/* Results: pass or fail with a policy found; none when there is no record,
+ * or several at the name where discovery stopped (RFC 7489 6.6.3 step 5);
+ * temperror when a lookup failed; permerror when from_domain is NULL or
+ * not a domain, or the record found is unusable (tag syntax, duplicate
+ * tag, no valid p or an invalid sp, without a valid rua to fall back on
+ * as p=none: 6.6.3 step 6). Policy and disposition stay UNSPECIFIED
+ * unless the result is pass or fail. reason says why in words. */
 enum mailauth_result dmarc_check(struct dns_cache *dns, const struct dmarc_request *req,
 				 struct dmarc_outcome *out);
 

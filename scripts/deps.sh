@@ -11,8 +11,8 @@ PACKAGES="
   libuv1-dev liblmdb-dev libssl-dev openssl libinih-dev zlib1g-dev liblz4-dev
   libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
   libcmocka-dev clang libclang-rt-14-dev
-  libc-ares-dev libopendkim-dev libpsl-dev publicsuffix libjansson-dev
-  python3 python3-pytest python3-spf python3-dkim python3-dnslib python3-nacl
+  libc-ares-dev libpsl-dev publicsuffix libjansson-dev
+  python3 python3-pytest python3-spf python3-dkim python3-dnslib python3-dnspython python3-nacl
   swaks postfix
   dovecot-imapd dovecot-pop3d dovecot-lmtpd
 "

@@ -9,6 +9,12 @@ import pytest
 from conftest import LineClient
 
 
+# From 127.0.0.1, a trusted network for XFORWARD/XCLIENT by default.
+LHLO_REPLY = ["250-localhost", "250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-8BITMIME",
+              "250-SMTPUTF8", "250-CHUNKING", "250-SIZE 52428800",
+              "250-XFORWARD NAME ADDR PROTO HELO", "250 XCLIENT ADDR NAME HELO PROTO"]
+
+
 @pytest.fixture
 def lmtp(make_sandbox):
     return make_sandbox().start("lmtpd")
@@ -17,8 +23,7 @@ def lmtp(make_sandbox):
 def test_session_bytes(lmtp):
     c = LineClient(lmtp.ports["lmtp"])
     assert c.line() == "220 localhost Petrel LMTP ready"
-    assert c.cmd("LHLO mx.example.test", prefix="250 ") == [
-        "250-localhost", "250-PIPELINING", "250 ENHANCEDSTATUSCODES"]
+    assert c.cmd("LHLO mx.example.test", prefix="250 ") == LHLO_REPLY
     assert c.cmd("NOOP", prefix="250") == ["250 2.0.0 OK"]
     assert c.cmd("RSET", prefix="250") == ["250 2.0.0 OK"]
     assert c.cmd("QUIT", prefix="221") == ["221 2.0.0 localhost closing connection"]
@@ -42,6 +47,8 @@ def test_errors(lmtp):
     assert c.cmd("HELO x", prefix="5") == ["500 5.5.1 This is LMTP: use LHLO."]
     assert c.cmd("EHLO x", prefix="5") == ["500 5.5.1 This is LMTP: use LHLO."]
     assert c.cmd("MAIL FROM:<a@example.test>", prefix="5") == ["503 5.5.1 Send LHLO first."]
+    assert c.cmd("VRFY demo", prefix="2") == [
+        "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery."]
     assert c.cmd("LHLO", prefix="5") == ["501 5.5.4 Syntax: LHLO hostname"]
     assert c.cmd("WHAT", prefix="5") == ["500 5.5.2 Unknown command."]
     assert c.cmd("RSET now", prefix="5") == ["501 5.5.4 RSET takes no arguments."]
@@ -55,5 +62,5 @@ def test_pipelined(lmtp):
     c.line()
     c.send("LHLO a\r\nNOOP\r\nRSET\r\nQUIT\r\n")
     lines = c.expect_closed().split("\r\n")
-    assert lines == ["250-localhost", "250-PIPELINING", "250 ENHANCEDSTATUSCODES", "250 2.0.0 OK",
-                     "250 2.0.0 OK", "221 2.0.0 localhost closing connection", ""]
+    assert lines == LHLO_REPLY + ["250 2.0.0 OK", "250 2.0.0 OK",
+                                  "221 2.0.0 localhost closing connection", ""]

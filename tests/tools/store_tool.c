@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <time.h>
 
@@ -154,10 +155,34 @@ static int list(struct store_user *u, const char *mailbox)
 	return 0;
 }
 
+/* Writes one message's file to stdout. */
+static int cat(struct store_user *u, const char *mailbox, uint32_t uid)
+{
+	struct store_view *v;
+	struct store_view_status st;
+	char *error = NULL;
+	if (store_view_open(u, mailbox, STORE_VIEW_READONLY, &v, &st, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	int fd = store_view_open_message(v, uid, &error);
+	store_view_close(&v);
+	if (fd < 0) {
+		fprintf(stderr, "uid %u: %s\n", uid, error != NULL ? error : "not found");
+		return 1;
+	}
+	char chunk[65536];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		fwrite(chunk, 1, (size_t)n, stdout);
+	close(fd);
+	return n < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s deliver|churn|list CONF USER ...\n", argv[0]);
+		fprintf(stderr, "usage: %s deliver|churn|list|cat CONF USER ...\n", argv[0]);
 		return 2;
 	}
 	struct store *store = open_store(argv[2]);
@@ -169,6 +194,8 @@ int main(int argc, char **argv)
 		status = churn(u, atoi(argv[4]), (unsigned int)atoi(argv[5]));
 	else if (strcmp(argv[1], "list") == 0 && argc == 5)
 		status = list(u, argv[4]);
+	else if (strcmp(argv[1], "cat") == 0 && argc == 6)
+		status = cat(u, argv[4], (uint32_t)strtoul(argv[5], NULL, 10));
 	store_user_close(&u);
 	store_close(&store);
 	return status;

@@ -267,6 +267,63 @@ static void test_reset_discards_pipelined(void **state)
 	reader_deinit(&r);
 }
 
+/* Raw mode as LMTP uses it: "BDAT n" takes exactly n bytes; "DATA" takes
+   bytes until the protocol finds its terminator and hands the rest back. */
+static void test_raw_mode(void **state)
+{
+	const char *input = "BDAT 5\r\nab\r\ncDATA\r\nxy\r\n.\r\nQUIT\r\n";
+	struct reader_limits lim = { .max_line = 40, .literals = false };
+	/* Every split point: the frames must come out the same. */
+	for (size_t split = 0; split <= strlen(input); split++) {
+		struct reader r;
+		reader_init(&r, &lim);
+		char raw[64] = "";
+		size_t rawlen = 0;
+		char lines[128] = "";
+		int phase = 0; /* 0 before BDAT, 1 in BDAT, 2 after, 3 in DATA, 4 after */
+		const char *parts[2] = { input, input + split };
+		size_t lens[2] = { split, strlen(input) - split };
+		for (int p = 0; p < 2; p++) {
+			reader_feed(&r, (const uint8_t *)parts[p], lens[p]);
+			struct reader_item item;
+			enum reader_result res;
+			while ((res = reader_next(&r, &item)) != READER_NEED_MORE) {
+				if (res == READER_LINE) {
+					strncat(lines, (const char *)item.data.ptr, item.data.len);
+					strcat(lines, "|");
+					if (phase == 0) {
+						reader_raw_begin(&r, 5);
+						phase = 1;
+					} else if (phase == 2) {
+						reader_raw_begin(&r, UINT64_MAX);
+						phase = 3;
+					}
+					continue;
+				}
+				assert_int_equal(res, READER_LITERAL);
+				memcpy(raw + rawlen, item.data.ptr, item.data.len);
+				rawlen += item.data.len;
+				raw[rawlen] = '\0';
+				if (phase == 1 && item.literal_left == 0) {
+					phase = 2;
+				} else if (phase == 3) {
+					char *end = strstr(raw, "\r\n.\r\n");
+					if (end != NULL) {
+						size_t keep = (size_t)(end + 5 - raw);
+						reader_raw_stop(&r, rawlen - keep);
+						rawlen = keep;
+						raw[rawlen] = '\0';
+						phase = 4;
+					}
+				}
+			}
+		}
+		assert_string_equal(lines, "BDAT 5|DATA|QUIT|");
+		assert_string_equal(raw, "ab\r\ncxy\r\n.\r\n");
+		reader_deinit(&r);
+	}
+}
+
 static void test_limits_change(void **state)
 {
 	struct reader r;
@@ -295,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_idle_memory_released),
 		cmocka_unit_test(test_reset_discards_pipelined),
 		cmocka_unit_test(test_limits_change),
+		cmocka_unit_test(test_raw_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
