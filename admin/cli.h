@@ -30,6 +30,7 @@ extern const struct cli_command cli_user_commands[];
 extern const struct cli_command cli_sandbox_commands[];
 extern const struct cli_command cli_store_commands[];
 extern const struct cli_command cli_quota_commands[];
+extern const struct cli_command cli_inspect_commands[];
 
 /* Prints "petrelctl: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -14,6 +14,7 @@ static const struct cli_command *const tables[] = {
 	cli_sandbox_commands,
 	cli_store_commands,
 	cli_quota_commands,
+	cli_inspect_commands,
 };
 
 void cli_error(const char *fmt, ...)

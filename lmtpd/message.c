@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/mailheader.h"
 #include "common/xalloc.h"
 #include "mailauth/authres.h"
 #include "mailauth/mailauth.h"
@@ -91,34 +92,13 @@ static void body_write(struct lmtp_message *m, const uint8_t *data, size_t len)
 		m->error = MESSAGE_SPOOL_FAILED;
 }
 
-static bool is_field(const uint8_t *p, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-	if (len <= n || strncasecmp((const char *)p, name, n) != 0)
-		return false;
-	size_t i = n;
-	while (i < len && (p[i] == ' ' || p[i] == '\t'))
-		i++;
-	return i < len && p[i] == ':';
-}
-
 /* Splits the completed header block into fields and hands them to the
-   checks. A line starting with space or tab continues the field before. */
+   checks. */
 static void header_complete(struct lmtp_message *m)
 {
 	const uint8_t *h = m->header.data;
-	size_t len = m->header.len, pos = 0, alloc = 0;
-	while (pos < len) {
-		size_t start = pos;
-		for (;;) {
-			const uint8_t *lf = memchr(h + pos, '\n', len - pos);
-			pos = lf != NULL ? (size_t)(lf - h) + 1 : len;
-			if (pos >= len || (h[pos] != ' ' && h[pos] != '\t'))
-				break;
-		}
-		size_t flen = pos - start;
-		if (flen >= 2 && h[start + flen - 2] == '\r' && h[start + flen - 1] == '\n')
-			flen -= 2;
+	size_t pos = 0, start, flen, alloc = 0;
+	while (mailheader_next_field(h, m->header.len, &pos, &start, &flen)) {
 		if (m->field_count == alloc) {
 			alloc = alloc ? alloc * 2 : 32;
 			m->fields = xreallocarray(m->fields, alloc, sizeof(*m->fields));
@@ -129,11 +109,11 @@ static void header_complete(struct lmtp_message *m)
 		f->drop = false;
 		if (m->auth != NULL)
 			mailauth_msg_header(m->auth, (const char *)h + start, flen);
-		if (is_field(h + start, flen, "Authentication-Results")) {
-			const uint8_t *colon = memchr(h + start, ':', flen);
-			size_t vlen = flen - (size_t)(colon + 1 - (h + start));
-			f->drop = authres_claims_id((const char *)colon + 1, vlen, m->authserv_id);
-		}
+		size_t value;
+		size_t name_len = mailheader_field_name(h + start, flen, &value);
+		if (name_len == 22 && strncasecmp((const char *)h + start, "Authentication-Results", 22) == 0)
+			f->drop = authres_claims_id((const char *)h + start + value, flen - value,
+						    m->authserv_id);
 	}
 	if (m->auth != NULL)
 		mailauth_msg_eoh(m->auth);

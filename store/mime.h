@@ -126,6 +126,24 @@ void mime_result_free(struct mime_result **r);
    UTF-8 if valid, else as windows-1252). Returns a malloc'd string. */
 char *mime_decode_header(const char *value, size_t len);
 
+/* A part as people see it (`petrelctl inspect`), from its MIME header
+   block (mime_part.header_offset/size). Strings are malloc'd, lowercase
+   except the file name (UTF-8, RFC 2231/2047 decoded); charset,
+   disposition and filename are NULL when absent. */
+struct mime_part_info {
+	char *type;	   /* "text/plain" when there is no valid Content-Type */
+	char *charset;
+	char *encoding;	   /* "7bit" when absent */
+	char *disposition;
+	char *filename;	   /* Content-Disposition filename, else Content-Type name */
+};
+void mime_part_info_get(const uint8_t *header, size_t len, struct mime_part_info *info);
+void mime_part_info_free(struct mime_part_info *info);
+/* Appends a body with its transfer encoding ("base64", "quoted-printable";
+   others are copied) removed. */
+struct buf;
+void mime_decode_body(const char *encoding, const uint8_t *in, size_t len, struct buf *out);
+
 /* Parses an RFC 5322 date (with the obsolete forms RFC 5322 4.3 allows).
    Returns 0 or -1. */
 int mime_parse_date(const char *value, int64_t *time_r, int *zone_minutes_r);

@@ -811,6 +811,23 @@ static void decode_extended_value(struct buf *out, const char *value)
 	buf_free(&bytes);
 }
 
+char *mime_param_decoded(const struct mime_param *params, unsigned int count, const char *name)
+{
+	char starred[64];
+	snprintf(starred, sizeof(starred), "%s*", name);
+	const char *ext = mime_param_get(params, count, starred);
+	if (ext != NULL) {
+		struct buf out = BUF_INIT;
+		decode_extended_value(&out, ext);
+		char *r = span_strdup(buf_span(&out));
+		buf_free(&out);
+		return r;
+	}
+	const char *plain = mime_param_get(params, count, name);
+	/* Non-standard but common: RFC 2047 words inside a parameter. */
+	return plain != NULL ? mime_decode_header(plain, strlen(plain)) : NULL;
+}
+
 char *mime_decode_param_field(const uint8_t *value, size_t len)
 {
 	struct buf out = BUF_INIT;

@@ -137,6 +137,9 @@ char *mime_content_boundary(struct arena *a, const uint8_t *value, size_t len);
 void mime_parse_params(struct arena *a, struct rfc822_scan *s, struct mime_param **params_r,
 		       unsigned int *count_r);
 const char *mime_param_get(const struct mime_param *params, unsigned int count, const char *name);
+/* A parameter's value decoded to UTF-8 (RFC 2231 "name*", else "name"
+   with RFC 2047 words); malloc'd, NULL when absent. */
+char *mime_param_decoded(const struct mime_param *params, unsigned int count, const char *name);
 
 /* A Content-Type or Content-Disposition value for SEARCH: "main; name=value"
    with RFC 2231 (charset'lang'%XX) and RFC 2047 values decoded to UTF-8;
@@ -235,6 +238,20 @@ enum mime_cte {
 };
 
 enum mime_cte mime_cte_from_name(const char *name);
+
+/* Streaming transfer decoding (base64, quoted-printable; identity and
+   unknown encodings are copied). Pieces may be cut anywhere; `final` on
+   the last piece lets a dangling "=" of QP through as data. */
+struct mime_cte_decoder {
+	enum mime_cte cte;
+	uint32_t b64_acc;
+	unsigned int b64_bits;
+	uint8_t qp_hold[3]; /* an escape cut by the end of a piece */
+	size_t qp_hold_len;
+};
+void mime_cte_decoder_init(struct mime_cte_decoder *d, enum mime_cte cte);
+void mime_cte_decode(struct mime_cte_decoder *d, const uint8_t *in, size_t len, bool final,
+		     struct buf *out);
 
 struct mime_text;
 struct mime_text *mime_text_create(mime_text_cb *cb, void *ctx);

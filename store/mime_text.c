@@ -55,12 +55,8 @@ struct mime_text {
 	uint8_t last_byte; /* the last byte handed to the callback */
 
 	bool in_part, html_part;
-	enum mime_cte cte;
+	struct mime_cte_decoder cte;
 	struct mime_conv *conv;
-	uint32_t b64_acc;
-	unsigned int b64_bits;
-	uint8_t qp_hold[3]; /* an escape cut by the end of a piece */
-	size_t qp_hold_len;
 	struct buf decoded, utf8;
 	struct html html;
 };
@@ -159,7 +155,8 @@ static const int8_t base64_table[256] = {
 	['/'] = 64,
 }; /* value + 1; 0 = not in the alphabet */
 
-static void decode_base64(struct mime_text *t, const uint8_t *in, size_t len, struct buf *out)
+static void decode_base64(struct mime_cte_decoder *t, const uint8_t *in, size_t len,
+			  struct buf *out)
 {
 	uint32_t acc = t->b64_acc;
 	unsigned int bits = t->b64_bits;
@@ -226,7 +223,7 @@ need_more:
 	return 1;
 }
 
-static void decode_qp(struct mime_text *t, const uint8_t *in, size_t len, bool final,
+static void decode_qp(struct mime_cte_decoder *t, const uint8_t *in, size_t len, bool final,
 		      struct buf *out)
 {
 	if (t->qp_hold_len > 0) {
@@ -267,6 +264,29 @@ static void decode_qp(struct mime_text *t, const uint8_t *in, size_t len, bool f
 			return;
 		}
 		i += used;
+	}
+}
+
+void mime_cte_decoder_init(struct mime_cte_decoder *d, enum mime_cte cte)
+{
+	memset(d, 0, sizeof(*d));
+	d->cte = cte;
+}
+
+void mime_cte_decode(struct mime_cte_decoder *d, const uint8_t *in, size_t len, bool final,
+		     struct buf *out)
+{
+	switch (d->cte) {
+	case MIME_CTE_UNKNOWN:
+	case MIME_CTE_IDENTITY:
+		buf_append(out, in, len);
+		return;
+	case MIME_CTE_BASE64:
+		decode_base64(d, in, len, out);
+		return;
+	case MIME_CTE_QP:
+		decode_qp(d, in, len, final, out);
+		return;
 	}
 }
 
@@ -498,10 +518,7 @@ void mime_text_part_begin(struct mime_text *t, enum mime_cte cte, const char *ch
 		buf_append_byte(&t->out, '\n');
 	t->in_part = true;
 	t->html_part = html;
-	t->cte = cte;
-	t->b64_acc = 0;
-	t->b64_bits = 0;
-	t->qp_hold_len = 0;
+	mime_cte_decoder_init(&t->cte, cte);
 	t->html = (struct html){ .state = HTML_TEXT };
 	mime_conv_destroy(&t->conv);
 	t->conv = mime_conv_create(charset);
@@ -528,17 +545,15 @@ static void convert(struct mime_text *t, const uint8_t *data, size_t len)
 
 static void part_slice(struct mime_text *t, const uint8_t *data, size_t len)
 {
-	switch (t->cte) {
+	switch (t->cte.cte) {
 	case MIME_CTE_UNKNOWN:
 		return;
 	case MIME_CTE_IDENTITY:
 		convert(t, data, len);
 		return;
 	case MIME_CTE_BASE64:
-		decode_base64(t, data, len, &t->decoded);
-		break;
 	case MIME_CTE_QP:
-		decode_qp(t, data, len, false, &t->decoded);
+		mime_cte_decode(&t->cte, data, len, false, &t->decoded);
 		break;
 	}
 	convert(t, t->decoded.data, t->decoded.len);
@@ -561,8 +576,8 @@ void mime_text_part_end(struct mime_text *t)
 {
 	if (!t->in_part)
 		return;
-	if (t->cte == MIME_CTE_QP && t->qp_hold_len > 0) {
-		decode_qp(t, (const uint8_t *)"", 0, true, &t->decoded);
+	if (t->cte.cte == MIME_CTE_QP && t->cte.qp_hold_len > 0) {
+		mime_cte_decode(&t->cte, (const uint8_t *)"", 0, true, &t->decoded);
 		convert(t, t->decoded.data, t->decoded.len);
 		buf_clear(&t->decoded);
 	}
