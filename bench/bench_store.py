@@ -28,12 +28,10 @@ import os
 import re
 import shutil
 import signal
-import smtplib
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -41,10 +39,10 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(BENCH_DIR, "lib"))
 
 from instances import (BenchError, DovecotInstance, PetrelInstance, Timer,  # noqa: E402
-                       environment, imap_login, log, percentile, report)
+                       environment, imap_login, log, report)
+import lmtp  # noqa: E402
 
 LIBS = ["-llmdb", "-llz4", "-luv", "-lssl", "-lcrypto", "-linih", "-lsasl2", "-lpthread"]
-SENDER = "bench@example.org"
 WARMUP_DELIVERIES = 40     # unmeasured deliveries per server before the rounds
 FETCH_WARM_RUNS = 3
 SEARCH_WARM_RUNS = 5
@@ -266,61 +264,15 @@ class DovecotStore:
         self.user = inst.user
         self.maildir = os.path.join(inst.dir, "home", inst.user, "Maildir")
 
-    def deliver(self, writers, count, msgs):
+    def deliver(self, writers, count, payloads):
         """writers LMTP connections (one thread each) deliver count messages,
-        msgs round-robin; timed from when all have said LHLO."""
-        counter = itertools.count()
-        latencies = [None] * count
-        errors = []
-        barrier = threading.Barrier(writers + 1, timeout=self.timeout * 3)
-
-        def worker():
-            conn = None
-            try:
-                conn = smtplib.LMTP(self.inst.host, self.inst.ports["lmtp"],
-                                    timeout=self.timeout)
-                conn.ehlo()
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append("connect: %s: %s" % (type(e).__name__, e))
-                barrier.abort()
-                return
-            try:
-                barrier.wait()
-                while True:
-                    i = next(counter)
-                    if i >= count:
-                        break
-                    t0 = time.perf_counter()
-                    refused = conn.sendmail(SENDER, [self.user], msgs[i % len(msgs)])
-                    if refused:
-                        raise BenchError("refused: %r" % refused)
-                    latencies[i] = time.perf_counter() - t0
-                conn.quit()
-            except threading.BrokenBarrierError:
-                pass
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append("%s: %s" % (type(e).__name__, e))
-                conn.close()
-
-        threads = [threading.Thread(target=worker, daemon=True) for _ in range(writers)]
-        for t in threads:
-            t.start()
+        payloads (lmtp_payload()) round-robin; timed from when all have said
+        LHLO. The client is bench/lib/lmtp.py, shared with bench_lmtp.py."""
         try:
-            barrier.wait()
-        except threading.BrokenBarrierError:
-            pass
-        cpu0 = time.process_time()
-        with Timer() as t:
-            for th in threads:
-                th.join(self.timeout + count)
-        cpu = time.process_time() - cpu0
-        if errors or any(th.is_alive() for th in threads):
-            raise BenchError("Dovecot LMTP delivery failed: %s\n%s"
-                             % ("; ".join(errors[:3]) or "timeout", self.inst.log_tail(10)))
-        return {"rate": count / t.elapsed, "seconds": t.elapsed,
-                "p50_ms": percentile(latencies, 50) * 1e3,
-                "p99_ms": percentile(latencies, 99) * 1e3,
-                "client_cpu": cpu / t.elapsed}
+            return lmtp.deliver(self.inst.host, self.inst.ports["lmtp"], [self.user], payloads,
+                                writers, count, self.timeout)
+        except lmtp.LmtpError as e:
+            raise BenchError("Dovecot %s\n%s" % (e, self.inst.log_tail(10)))
 
     def load(self, corpus, count):
         """doveadm import of the corpus Maildir into INBOX: one process,
@@ -420,7 +372,8 @@ class DovecotStore:
 # --------------------------------------------------------------- phases
 
 def delivery_phase(args, exe, corpus, res):
-    msgs = corpus_messages(corpus, args.deliveries)
+    # Dovecot's payloads are CRLF and dot-stuffed in advance, out of the timing.
+    msgs = [lmtp.lmtp_payload(m) for m in corpus_messages(corpus, args.deliveries)]
     with PetrelInstance(args.build_dir, services=[]) as pinst, DovecotInstance() as dinst:
         petrel, dovecot = PetrelStore(pinst, exe, args.timeout), DovecotStore(dinst, args.timeout)
         log("delivery: warming up (%d messages per server, 4 writers)" % WARMUP_DELIVERIES)

@@ -30,6 +30,7 @@ def dns():
         "reject.test": [("TXT", "v=spf1 -all")],
         "_dmarc.reject.test": [("TXT", "v=DMARC1; p=reject")],
         "quarantine.test": [("TXT", "v=spf1 -all")],
+        "slow.test": [("TIMEOUT", None)],
         "_dmarc.quarantine.test": [("TXT", "v=DMARC1; p=quarantine")],
     })
     yield d
@@ -352,3 +353,24 @@ def test_garbage_and_bad_syntax(lmtp):
     assert "421 4.7.0" in out
     # The other client never noticed.
     assert transaction(other, "a@sender.test", [USER], MSG)[3][0].startswith("250 2.0.0")
+
+
+def test_dns_timeout_is_temperror_and_loop_keeps_serving(make_sandbox, dns):
+    sb = make_sandbox(lmtp_overrides(dns, {("lmtp", "dns_timeout"): "1500ms"})).start("lmtpd")
+    c = lmtp_client(sb)
+    other = lmtp_client(sb)
+    start = time.monotonic()
+    c.send("XFORWARD ADDR=192.0.2.10\r\nMAIL FROM:<a@slow.test>\r\nRCPT TO:<%s>\r\nDATA\r\n" % USER)
+    assert [c.line()[:3] for _ in range(4)] == ["250", "250", "250", "354"]
+    c.send("From: a@slow.test\r\nSubject: slow\r\n\r\nx\r\n.\r\n")
+    # While this delivery waits for DNS, the loop answers others at once.
+    t = time.monotonic()
+    assert other.cmd("NOOP", prefix="250") == ["250 2.0.0 OK"]
+    assert time.monotonic() - t < 0.5
+    final = c.line()
+    elapsed = time.monotonic() - start
+    assert final.startswith("250 2.0.0"), final
+    assert 1.0 < elapsed < 6.0, elapsed
+    v, ar = verdicts(cat(sb, uid_of(final)))
+    assert v["spf"] == "temperror", ar
+    assert v["dmarc"] == "none", ar  # _dmarc.slow.test itself answers NXDOMAIN
