@@ -374,3 +374,16 @@ def test_dns_timeout_is_temperror_and_loop_keeps_serving(make_sandbox, dns):
     v, ar = verdicts(cat(sb, uid_of(final)))
     assert v["spf"] == "temperror", ar
     assert v["dmarc"] == "none", ar  # _dmarc.slow.test itself answers NXDOMAIN
+
+
+def test_unix_socket_without_xforward_has_no_spf_verdict(lmtp):
+    s = smtplib.LMTP(os.path.join(lmtp.dir, "run", "lmtp.sock"))
+    s.ehlo("mta.example.test")
+    assert s.has_extn("xforward")  # trusted: xforward_trust_unix_socket = yes
+    s.sendmail("ann@sender.test", [USER], MSG)
+    s.quit()
+    (uid, _), = listing(lmtp)
+    raw = cat(lmtp, uid)
+    v, ar = verdicts(raw)
+    assert "spf" not in v and v["dkim"] == "none", ar
+    assert header_fields(raw, "Received")[0].startswith("from mta.example.test (unix socket)")
