@@ -32,7 +32,7 @@ static void reply_all(struct lmtp_session *s, const char *codes, const char *tex
 		lmtp_reply(s, codes, "<%s> %s", s->txn.rcpts[i].path.address, text);
 }
 
-static bool transaction_ready(struct lmtp_session *s, const char *cmd)
+static bool transaction_ready(struct lmtp_session *s)
 {
 	if (!s->txn.active) {
 		lmtp_reply(s, "503 5.5.1", "MAIL needed first.");
@@ -52,7 +52,7 @@ void lmtp_cmd_data(struct lmtp_session *s, struct span args)
 		lmtp_bad_command(s);
 		return;
 	}
-	if (!transaction_ready(s, "DATA"))
+	if (!transaction_ready(s))
 		return;
 	if (s->txn.msg != NULL) {
 		lmtp_reply(s, "503 5.5.1", "DATA not allowed after BDAT.");

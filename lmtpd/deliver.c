@@ -138,8 +138,9 @@ static void deliver_done(struct conn *c, void *arg)
 			  j->error != NULL ? j->error : store_strerror(j->result));
 	}
 	r->done = true;
-	/* The user was opened by RCPT; the copy is in, so let it go. */
-	store_user_close(&r->store_user);
+	/* The user was opened by RCPT; the copy is in. The next message is
+	   likely for the same user: keep it open a while. */
+	user_cache_put(&lmtpd_of(s)->users, &r->store_user);
 	free(j->header);
 	free(j->mailbox);
 	free(j->error);

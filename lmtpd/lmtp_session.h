@@ -22,6 +22,7 @@
 #include "common/server.h"
 #include "lmtpd/dot_stream.h"
 #include "lmtpd/smtp_address.h"
+#include "lmtpd/user_cache.h"
 
 struct store;
 struct store_user;
@@ -35,6 +36,7 @@ struct lmtpd {
 	struct store *store;
 	struct dns_resolver *resolver;
 	char *spool_dir;
+	struct user_cache users;
 };
 
 struct lmtp_rcpt {

@@ -35,18 +35,21 @@ static int lmtp_init(struct server *srv, char **error_r)
 	if (dns_resolver_new(srv->loop, set->delivery.dns_servers,
 			     (unsigned)set->delivery.dns_timeout_ms, &lmtpd.resolver, error_r) < 0)
 		return -1;
+	user_cache_init(&lmtpd.users, srv->loop);
 	srv->proto = &lmtpd;
 	return 0;
 }
 
 static void lmtp_deinit(struct server *srv)
 {
+	if (srv->proto != NULL)
+		user_cache_deinit(&lmtpd.users);
 	if (lmtpd.resolver != NULL) {
 		dns_resolver_free(lmtpd.resolver);
 		lmtpd.resolver = NULL;
-		/* Let libuv close the resolver's handles before the loop goes. */
-		uv_run(srv->loop, UV_RUN_DEFAULT);
 	}
+	/* Let libuv close our handles before the loop goes. */
+	uv_run(srv->loop, UV_RUN_DEFAULT);
 	store_close(&lmtpd.store);
 	free(lmtpd.spool_dir);
 	lmtpd.spool_dir = NULL;

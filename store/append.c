@@ -254,12 +254,32 @@ struct merge_list {
 	size_t count;
 };
 
+/* True while deliveries wait for the write lock or are being committed. */
+static bool commits_waiting(struct store_user *u)
+{
+	pthread_mutex_lock(&u->commit_lock);
+	bool waiting = u->queue != NULL || u->committing;
+	pthread_mutex_unlock(&u->commit_lock);
+	return waiting;
+}
+
 static void merge_due(struct store_user *u, struct merge_list *ml)
 {
 	/* A merge failing is not the caller's problem: the lists stay
-	   pending, searchable, and the next commit tries again. */
+	   pending, searchable, and the next commit tries again.
+	   The merge holds the index's write lock, so it goes in chunks and
+	   gives way as soon as deliveries queue up: they are what clients
+	   wait for. Under constant load every commit that finds the
+	   threshold crossed merges one chunk, more than its group added, so
+	   pending lists stay near MERGE_BATCH. */
 	for (size_t i = 0; i < ml->count; i++) {
-		wordindex_merge(u, ml->names[i], MERGE_BATCH * 4, NULL);
+		uint32_t left = MERGE_CHUNK;
+		for (unsigned round = 0; round < MERGE_BATCH * 4 / MERGE_CHUNK && left >= MERGE_CHUNK;
+		     round++) {
+			if (wordindex_merge(u, ml->names[i], MERGE_CHUNK, &left, NULL) != STORE_OK ||
+			    commits_waiting(u))
+				break;
+		}
 		free(ml->names[i]);
 	}
 	free(ml->names);

@@ -26,7 +26,8 @@
 #define MAX_SEARCH_TEXT (1u << 20)	    /* per message; the rest is not indexed */
 #define MAX_WORD_LEN 64			    /* longer words are indexed in pieces */
 #define MAX_INDEXED_HEADER (256 * 1024)	    /* header bytes looked at for cached fields */
-#define MERGE_BATCH 256			    /* pending word lists merged at a time */
+#define MERGE_BATCH 256			    /* pending lists that make a merge due */
+#define MERGE_CHUNK 32			    /* lists merged per write transaction */
 #define DICT_CHUNK (32 * 1024)		    /* dictionary bytes per LMDB value */
 
 struct store {
@@ -324,7 +325,10 @@ void msgtext_free(struct msgtext *mt);
 
 /* Merges up to `max` pending word lists of a mailbox into the inverted
    index and the dictionary, in its own transaction. */
-int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, char **error_r);
+/* Merges up to `max` pending word lists of a mailbox in one write
+   transaction; *left_r (may be NULL) gets how many stay pending. */
+int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, uint32_t *left_r,
+		    char **error_r);
 /* Candidates for a folded query term, as bits over the view's sequence
    numbers: every message with a word containing `term` in the chosen
    parts (header and/or body), merged or pending. */
@@ -364,6 +368,8 @@ void words_fold(struct span text, struct buf *out);
    MAX_WORD_LEN bytes every MAX_WORD_LEN/2, so any substring of up to
    MAX_WORD_LEN/2 + 1 bytes lies inside one piece. */
 void words_each_unique(struct span folded, void (*cb)(struct span word, void *ctx), void *ctx);
+/* qsort comparison of struct span: bytes, then length (LMDB's key order). */
+int words_span_cmp(const void *a, const void *b);
 /* True when a folded word byte (ASCII letters/digits and every non-ASCII
    byte are word characters). */
 bool words_is_word_byte(uint8_t c);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/xalloc.h"
 #include "store/view.h"
 
@@ -38,14 +39,82 @@ static size_t word_key(uint8_t *key, uint32_t mailbox_be, char kind, struct span
 
 /* ------------------------------------------------------------------ merge */
 
+/* One (kind, word) of a merge batch and the UIDs that have it, in UID
+   order (pending lists are read in UID order). */
+struct merge_entry {
+	char kind;
+	struct span word;
+	unsigned int *uids;
+	size_t uid_count, uid_cap;
+};
+
 struct merge {
 	struct store_user *u;
 	MDB_txn *txn;
 	uint32_t mailbox_be;
 	unsigned int uid;
+	struct arena lists;   /* copies of the pending lists; words point here */
+	struct merge_entry *entries; /* open addressing; kind 0 = empty */
+	size_t mask, count;
 	struct buf new_words; /* "word\0..." for the dictionary */
 	int ret;
 };
+
+static uint32_t entry_hash(char kind, struct span w)
+{
+	uint32_t h = 2166136261u ^ (uint8_t)kind; /* FNV-1a */
+	for (size_t i = 0; i < w.len; i++)
+		h = (h ^ w.ptr[i]) * 16777619u;
+	return h;
+}
+
+static struct merge_entry *entry_slot(struct merge_entry *tab, size_t mask, char kind,
+				      struct span w)
+{
+	size_t j = entry_hash(kind, w) & mask;
+	while (tab[j].kind != 0 && (tab[j].kind != kind || tab[j].word.len != w.len ||
+				    memcmp(tab[j].word.ptr, w.ptr, w.len) != 0))
+		j = (j + 1) & mask;
+	return &tab[j];
+}
+
+static void entries_grow(struct merge *m)
+{
+	size_t old_size = m->entries != NULL ? m->mask + 1 : 0;
+	struct merge_entry *old = m->entries;
+	size_t size = old_size ? old_size * 2 : 4096;
+	m->entries = xcalloc(size, sizeof(*m->entries));
+	m->mask = size - 1;
+	for (size_t i = 0; i < old_size; i++)
+		if (old[i].kind != 0)
+			*entry_slot(m->entries, m->mask, old[i].kind, old[i].word) = old[i];
+	free(old);
+}
+
+/* Groups the batch in memory: each (kind, word) once, with its UIDs, so
+   the index is written one key at a time instead of once per message
+   and word. */
+static void collect_word(char kind, struct span word, void *ctx)
+{
+	struct merge *m = ctx;
+	if (word.len == 0 || word.len > MAX_WORD_LEN || kind == 0)
+		return;
+	if (m->entries == NULL || (m->count + 1) * 2 > m->mask + 1)
+		entries_grow(m);
+	struct merge_entry *e = entry_slot(m->entries, m->mask, kind, word);
+	if (e->kind == 0) {
+		e->kind = kind;
+		e->word = word;
+		m->count++;
+	}
+	if (e->uid_count > 0 && e->uids[e->uid_count - 1] == m->uid)
+		return;
+	if (e->uid_count == e->uid_cap) {
+		e->uid_cap = e->uid_cap ? e->uid_cap * 2 : 4;
+		e->uids = xreallocarray(e->uids, e->uid_cap, sizeof(*e->uids));
+	}
+	e->uids[e->uid_count++] = m->uid;
+}
 
 static bool has_postings(struct merge *m, char kind, struct span word)
 {
@@ -54,20 +123,53 @@ static bool has_postings(struct merge *m, char kind, struct span word)
 	return mdb_get(m->txn, m->u->words, &k, &v) == 0;
 }
 
-static void merge_word(char kind, struct span word, void *ctx)
+static int entry_cmp(const void *a, const void *b)
 {
-	struct merge *m = ctx;
-	if (m->ret != STORE_OK || word.len == 0 || word.len > MAX_WORD_LEN)
-		return;
-	if (!has_postings(m, 'h', word) && !has_postings(m, 'b', word)) {
-		buf_append(&m->new_words, word.ptr, word.len);
-		buf_append_byte(&m->new_words, '\0');
+	const struct merge_entry *x = a, *y = b;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return words_span_cmp(&x->word, &y->word);
+}
+
+/* Writes the grouped postings in key order (B-tree locality), all UIDs of
+   a key in one put. */
+static void write_postings(struct merge *m, MDB_cursor *cur)
+{
+	size_t n = 0;
+	for (size_t i = 0; m->entries != NULL && i <= m->mask; i++)
+		if (m->entries[i].kind != 0)
+			m->entries[n++] = m->entries[i];
+	if (n > 1)
+		qsort(m->entries, n, sizeof(*m->entries), entry_cmp);
+	for (size_t i = 0; i < n && m->ret == STORE_OK; i++) {
+		struct merge_entry *e = &m->entries[i];
+		/* A word new to the mailbox goes into its dictionary once: the
+		   'b' entry sorts first, and once written it has postings. */
+		if (!has_postings(m, 'h', e->word) && !has_postings(m, 'b', e->word)) {
+			buf_append(&m->new_words, e->word.ptr, e->word.len);
+			buf_append_byte(&m->new_words, '\0');
+		}
+		uint8_t key[WORD_KEY_MAX];
+		MDB_val k = mdb_val(key, word_key(key, m->mailbox_be, e->kind, e->word));
+		MDB_val v[2] = { mdb_val(e->uids, sizeof(*e->uids)), { e->uid_count, NULL } };
+		int rc = mdb_cursor_put(cur, &k, v, MDB_MULTIPLE);
+		if (rc != 0) {
+			/* One by one (e.g. a UID already posted by a re-run). */
+			rc = 0;
+			for (size_t j = 0; j < e->uid_count && rc == 0; j++) {
+				MDB_val one = mdb_val(&e->uids[j], sizeof(e->uids[j]));
+				rc = mdb_put(m->txn, m->u->words, &k, &one, MDB_NODUPDATA);
+				if (rc == MDB_KEYEXIST)
+					rc = 0;
+			}
+		}
+		m->ret = user_rc(rc, "word index", NULL);
 	}
-	uint8_t key[WORD_KEY_MAX];
-	MDB_val k = mdb_val(key, word_key(key, m->mailbox_be, kind, word));
-	MDB_val v = mdb_val(&m->uid, sizeof(m->uid));
-	int rc = mdb_put(m->txn, m->u->words, &k, &v, MDB_NODUPDATA);
-	m->ret = user_rc(rc == MDB_KEYEXIST ? 0 : rc, "word index", NULL);
+	for (size_t i = 0; i < n; i++)
+		free(m->entries[i].uids);
+	free(m->entries);
+	m->entries = NULL;
+	m->count = 0;
 }
 
 /* Appends new words to the mailbox's dictionary: into its last chunk while
@@ -123,21 +225,23 @@ static int append_dict(struct merge *m)
 }
 
 static int merge_txn(struct store_user *u, MDB_txn *txn, const char *mailbox, uint32_t max,
-		     char **error_r)
+		     uint32_t *left_r, char **error_r)
 {
 	struct mailbox_rec rec;
 	int ret = user_get_mailbox(u, txn, mailbox, &rec);
 	if (ret < 0)
 		return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
 	struct merge m = { .u = u, .txn = txn, .mailbox_be = __builtin_bswap32(rec.id) };
+	arena_init(&m.lists, 256 * 1024);
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(txn, u->pending, &cur);
-	if (rc != 0)
+	if (rc != 0) {
+		arena_free(&m.lists);
 		return user_rc(rc, "pending words", error_r);
+	}
 	struct msg_key start = msg_key(rec.id, 0);
 	MDB_val k = mdb_val(&start, sizeof(start)), v;
 	uint32_t merged = 0;
-	struct buf lists = BUF_INIT;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && merged < max;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT)) {
 		struct msg_key key;
@@ -147,13 +251,13 @@ static int merge_txn(struct store_user *u, MDB_txn *txn, const char *mailbox, ui
 		if (key.mailbox_be != start.mailbox_be)
 			break;
 		m.uid = __builtin_bswap32(key.uid_be);
-		/* Copied out: the puts below may move the page it lives on. */
-		buf_clear(&lists);
-		buf_append(&lists, v.mv_data, v.mv_size);
-		if (msgtext_each_word(buf_span(&lists), merge_word, &m) < 0)
+		/* Copied out: the deletes below may move the page it lives on,
+		   and the grouped words point into the copy until written. */
+		struct span list = span_make(arena_memdup(&m.lists, v.mv_data, v.mv_size), v.mv_size);
+		if (msgtext_each_word(list, collect_word, &m) < 0) {
 			m.ret = STORE_ERR_IO;
-		if (m.ret != STORE_OK)
 			break;
+		}
 		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
 			m.ret = user_rc(rc, "pending words", error_r);
 			break;
@@ -161,7 +265,20 @@ static int merge_txn(struct store_user *u, MDB_txn *txn, const char *mailbox, ui
 		merged++;
 	}
 	mdb_cursor_close(cur);
-	buf_free(&lists);
+	if (m.ret == STORE_OK) {
+		MDB_cursor *wc;
+		rc = mdb_cursor_open(txn, u->words, &wc);
+		if (rc != 0) {
+			m.ret = user_rc(rc, "word index", error_r);
+		} else {
+			write_postings(&m, wc);
+			mdb_cursor_close(wc);
+		}
+	}
+	for (size_t i = 0; m.entries != NULL && i <= m.mask; i++)
+		free(m.entries[i].uids);
+	free(m.entries);
+	arena_free(&m.lists);
 	ret = m.ret;
 	if (ret == STORE_OK)
 		ret = append_dict(&m);
@@ -170,24 +287,30 @@ static int merge_txn(struct store_user *u, MDB_txn *txn, const char *mailbox, ui
 		rec.pending = rec.pending > merged ? rec.pending - merged : 0;
 		ret = user_put_mailbox(u, txn, mailbox, &rec);
 	}
+	*left_r = rec.pending;
 	return ret;
 }
 
 struct merge_args {
 	const char *mailbox;
 	uint32_t max;
+	uint32_t left;
 };
 
 static int merge_cb(struct store_user *u, MDB_txn *txn, void *ctx, char **error_r)
 {
 	struct merge_args *a = ctx;
-	return merge_txn(u, txn, a->mailbox, a->max, error_r);
+	return merge_txn(u, txn, a->mailbox, a->max, &a->left, error_r);
 }
 
-int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, char **error_r)
+int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, uint32_t *left_r,
+		    char **error_r)
 {
-	struct merge_args a = { mailbox, max };
-	return user_write(u, merge_cb, &a, error_r);
+	struct merge_args a = { mailbox, max, 0 };
+	int ret = user_write(u, merge_cb, &a, error_r);
+	if (left_r != NULL)
+		*left_r = ret == STORE_OK ? a.left : 0;
+	return ret;
 }
 
 /* ----------------------------------------------------------------- lookup */
