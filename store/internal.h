@@ -368,6 +368,8 @@ void words_fold(struct span text, struct buf *out);
    MAX_WORD_LEN bytes every MAX_WORD_LEN/2, so any substring of up to
    MAX_WORD_LEN/2 + 1 bytes lies inside one piece. */
 void words_each_unique(struct span folded, void (*cb)(struct span word, void *ctx), void *ctx);
+/* FNV-1a of a word, for the in-memory word sets. */
+uint32_t words_hash(uint32_t seed, struct span w);
 /* qsort comparison of struct span: bytes, then length (LMDB's key order). */
 int words_span_cmp(const void *a, const void *b);
 /* True when a folded word byte (ASCII letters/digits and every non-ASCII

@@ -60,18 +60,10 @@ struct merge {
 	int ret;
 };
 
-static uint32_t entry_hash(char kind, struct span w)
-{
-	uint32_t h = 2166136261u ^ (uint8_t)kind; /* FNV-1a */
-	for (size_t i = 0; i < w.len; i++)
-		h = (h ^ w.ptr[i]) * 16777619u;
-	return h;
-}
-
 static struct merge_entry *entry_slot(struct merge_entry *tab, size_t mask, char kind,
 				      struct span w)
 {
-	size_t j = entry_hash(kind, w) & mask;
+	size_t j = words_hash((uint8_t)kind, w) & mask;
 	while (tab[j].kind != 0 && (tab[j].kind != kind || tab[j].word.len != w.len ||
 				    memcmp(tab[j].word.ptr, w.ptr, w.len) != 0))
 		j = (j + 1) & mask;

@@ -114,9 +114,9 @@ struct word_set {
 	size_t mask, count;
 };
 
-static uint32_t span_hash(struct span w)
+uint32_t words_hash(uint32_t seed, struct span w)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
+	uint32_t h = 2166136261u ^ seed; /* FNV-1a */
 	for (size_t i = 0; i < w.len; i++)
 		h = (h ^ w.ptr[i]) * 16777619u;
 	return h;
@@ -132,7 +132,7 @@ static void word_set_grow(struct word_set *set)
 	for (size_t i = 0; i < old_size; i++) {
 		if (old[i].len == 0)
 			continue;
-		size_t j = span_hash(old[i]) & set->mask;
+		size_t j = words_hash(0, old[i]) & set->mask;
 		while (set->slots[j].len != 0)
 			j = (j + 1) & set->mask;
 		set->slots[j] = old[i];
@@ -144,7 +144,7 @@ static void word_set_add(struct word_set *set, struct span w)
 {
 	if (set->slots == NULL || (set->count + 1) * 2 > set->mask + 1)
 		word_set_grow(set);
-	size_t j = span_hash(w) & set->mask;
+	size_t j = words_hash(0, w) & set->mask;
 	while (set->slots[j].len != 0) {
 		if (set->slots[j].len == w.len && memcmp(set->slots[j].ptr, w.ptr, w.len) == 0)
 			return;
