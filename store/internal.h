@@ -27,7 +27,10 @@
 #define MAX_WORD_LEN 64			    /* longer words are indexed in pieces */
 #define MAX_INDEXED_HEADER (256 * 1024)	    /* header bytes looked at for cached fields */
 #define MERGE_BATCH 256			    /* pending lists that make a merge due */
-#define MERGE_CHUNK 32			    /* lists merged per write transaction */
+/* Lists merged per write transaction. A merge touches up to every leaf of
+   the mailbox's posting tree, so small chunks multiply the pages written
+   (32 wrote ~250 KB per 4 KB message at 4,000 messages; 256 writes ~55 KB). */
+#define MERGE_CHUNK 256
 #define DICT_CHUNK (32 * 1024)		    /* dictionary bytes per LMDB value */
 
 struct store {
