@@ -159,8 +159,9 @@ int smtp_path_parse(struct span *args, bool allow_null, bool utf8, struct smtp_p
 		*error_r = "Address too long";
 		goto fail;
 	}
-	if (memchr(local.data, '\0', local.len) != NULL ||
-	    !utf8_valid(local.data, local.len) ||
+	/* An empty quoted local part ("") leaves the buffer unallocated. */
+	if ((local.len > 0 && (memchr(local.data, '\0', local.len) != NULL ||
+			       !utf8_valid(local.data, local.len))) ||
 	    !utf8_valid(dom, (size_t)(dom_end - dom))) {
 		*error_r = "Address is not valid UTF-8";
 		goto fail;

@@ -53,6 +53,13 @@ static void test_paths(void **state)
 	assert_string_equal(p.local, "john doe");
 	smtp_path_free(&p);
 
+	/* An empty quoted local part is syntactically valid (the fuzzer
+	   found it reached memchr with a NULL buffer). */
+	assert_int_equal(parse("<\"\"@[1.2.3.4]> S-MT", false, false, &p, &rest), 0);
+	assert_string_equal(p.local, "");
+	assert_string_equal(p.address, "\"\"@[1.2.3.4]");
+	smtp_path_free(&p);
+
 	/* Source routes are dropped. */
 	assert_int_equal(parse("<@a.example,@b.example:u@c.example>", false, false, &p, &rest), 0);
 	assert_string_equal(p.address, "u@c.example");
