@@ -114,8 +114,16 @@ def test_drops_privileges(tmp_path):
         subprocess.run(["chown", "-R", "nobody:%d" % nobody.pw_gid, data], check=True, timeout=30)
         set_options(sb.conf, {("server", "user"): "nobody"})
         sb.start("imapd")
-        with open("/proc/%d/status" % sb.pid("imapd")) as f:
-            uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        # The sockets listen before the switch (privileged ports), so the
+        # port answering does not mean the switch happened yet; queued
+        # connections are only served by the loop, after it.
+        deadline = time.monotonic() + 10
+        while True:
+            with open("/proc/%d/status" % sb.pid("imapd")) as f:
+                uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+            if uids == [str(nobody.pw_uid)] * 4 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         assert uids == [str(nobody.pw_uid)] * 4
         m = imaplib.IMAP4_SSL("127.0.0.1", sb.ports["imaps"], ssl_context=tls_context())
         assert m.login(USER, PASSWORD)[0] == "OK"
