@@ -91,43 +91,38 @@ static int apply_attributes(struct lmtp_client_info *ci, struct span args, bool 
 	return 0;
 }
 
-void lmtp_cmd_xforward(struct lmtp_session *s, struct span args)
+/* The checks XFORWARD and XCLIENT share; false when a reply was sent. */
+static bool forward_accepted(struct lmtp_session *s, const char *cmd, struct span args,
+			     bool xtext)
 {
 	if (!lmtp_client_trusted(s)) {
-		lmtp_reply(s, "550 5.7.0", "XFORWARD not allowed from this client.");
+		lmtp_reply(s, "550 5.7.0", "%s not allowed from this client.", cmd);
 		lmtp_bad_command(s);
-		return;
+		return false;
 	}
 	if (s->txn.active) {
-		lmtp_reply(s, "503 5.5.1", "XFORWARD not allowed in a mail transaction.");
-		return;
+		lmtp_reply(s, "503 5.5.1", "%s not allowed in a mail transaction.", cmd);
+		return false;
 	}
 	const char *error;
-	if (apply_attributes(&s->client, args, true, &error) < 0) {
+	if (apply_attributes(&s->client, args, xtext, &error) < 0) {
 		lmtp_reply(s, "501 5.5.4", "%s", error);
 		lmtp_bad_command(s);
-		return;
+		return false;
 	}
-	lmtp_reply(s, "250 2.0.0", "Ok");
+	return true;
+}
+
+void lmtp_cmd_xforward(struct lmtp_session *s, struct span args)
+{
+	if (forward_accepted(s, "XFORWARD", args, true))
+		lmtp_reply(s, "250 2.0.0", "Ok");
 }
 
 void lmtp_cmd_xclient(struct lmtp_session *s, struct span args)
 {
-	if (!lmtp_client_trusted(s)) {
-		lmtp_reply(s, "550 5.7.0", "XCLIENT not allowed from this client.");
-		lmtp_bad_command(s);
+	if (!forward_accepted(s, "XCLIENT", args, false))
 		return;
-	}
-	if (s->txn.active) {
-		lmtp_reply(s, "503 5.5.1", "XCLIENT not allowed in a mail transaction.");
-		return;
-	}
-	const char *error;
-	if (apply_attributes(&s->client, args, false, &error) < 0) {
-		lmtp_reply(s, "501 5.5.4", "%s", error);
-		lmtp_bad_command(s);
-		return;
-	}
 	/* As with Postfix's XCLIENT, the session starts over as if the
 	   original client had connected: a new greeting, then LHLO. */
 	free(s->lhlo_name);
