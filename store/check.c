@@ -332,16 +332,10 @@ static struct record *load_records(struct store_user *u, MDB_txn *txn, uint32_t 
 		*count_r = 0;
 		return NULL;
 	}
-	struct msg_key start = msg_key(mailbox, 0);
-	MDB_val k = mdb_val(&start, sizeof(start)), v;
-	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct msg_key key;
-		if (k.mv_size != sizeof(key))
-			break;
-		memcpy(&key, k.mv_data, sizeof(key));
-		if (key.mailbox_be != start.mailbox_be)
-			break;
+	MDB_val v;
+	uint32_t uid;
+	for (MDB_cursor_op op = MDB_SET_RANGE; msg_cursor_get(cur, mailbox, op, &uid, &v);
+	     op = MDB_NEXT) {
 		struct msg_rec mr;
 		if (v.mv_size < sizeof(mr))
 			continue;
@@ -350,7 +344,7 @@ static struct record *load_records(struct store_user *u, MDB_txn *txn, uint32_t 
 			cap = cap ? cap * 2 : 64;
 			recs = xreallocarray(recs, cap, sizeof(*recs));
 		}
-		recs[count].uid = __builtin_bswap32(key.uid_be);
+		recs[count].uid = uid;
 		recs[count].base_len = mr.name_len;
 		recs[count].base = xstrndup((const char *)v.mv_data + sizeof(mr), mr.name_len);
 		recs[count].flags = mr.flags;

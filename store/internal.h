@@ -147,6 +147,25 @@ static inline MDB_val mdb_val(const void *data, size_t len)
 	return (MDB_val){ len, (void *)data };
 }
 
+/* Walks the (mailbox, UID) keys of one mailbox in a msgs-like database:
+   `op` is MDB_SET_RANGE for the first (from UID 0), MDB_NEXT for the
+   following ones, or MDB_GET_CURRENT after a delete. Returns true with the
+   UID and value while the cursor is on a key of that mailbox. */
+static inline bool msg_cursor_get(MDB_cursor *cur, uint32_t mailbox, MDB_cursor_op op,
+				  uint32_t *uid_r, MDB_val *val_r)
+{
+	struct msg_key key = msg_key(mailbox, 0);
+	MDB_val k = mdb_val(&key, sizeof(key));
+	if (mdb_cursor_get(cur, &k, val_r, op) != 0 || k.mv_size != sizeof(key))
+		return false;
+	struct msg_key found;
+	memcpy(&found, k.mv_data, sizeof(found));
+	if (found.mailbox_be != key.mailbox_be)
+		return false;
+	*uid_r = __builtin_bswap32(found.uid_be);
+	return true;
+}
+
 /* --- errors --- */
 
 /* Sets *error_r (if error_r) to "what: LMDB's message" and returns STORE_ERR_IO. */

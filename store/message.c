@@ -69,21 +69,15 @@ int msg_uids(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t **ui
 	int rc = mdb_cursor_open(txn, u->msgs, &cur);
 	if (rc != 0)
 		return user_rc(rc, "messages", NULL);
-	struct msg_key start = msg_key(mailbox, 0);
-	MDB_val k = mdb_val(&start, sizeof(start)), v;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct msg_key key;
-		if (k.mv_size != sizeof(key))
-			break;
-		memcpy(&key, k.mv_data, sizeof(key));
-		if (key.mailbox_be != start.mailbox_be)
-			break;
+	MDB_val v;
+	uint32_t uid;
+	for (MDB_cursor_op op = MDB_SET_RANGE; msg_cursor_get(cur, mailbox, op, &uid, &v);
+	     op = MDB_NEXT) {
 		if (count == cap) {
 			cap = cap ? cap * 2 : 256;
 			uids = xreallocarray(uids, cap, sizeof(*uids));
 		}
-		uids[count++] = __builtin_bswap32(key.uid_be);
+		uids[count++] = uid;
 	}
 	mdb_cursor_close(cur);
 	*uids_r = uids;

@@ -153,17 +153,10 @@ static int load(struct store_view *v, MDB_txn *txn, struct mailbox_rec *rec,
 	int rc = mdb_cursor_open(txn, u->msgs, &cur);
 	if (rc != 0)
 		return store_mdb_error(rc, "messages", error_r);
-	struct msg_key start = msg_key(rec->id, 0);
-	MDB_val k = mdb_val(&start, sizeof(start)), val;
-	for (rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
-		struct msg_key key;
-		if (k.mv_size != sizeof(key))
-			break;
-		memcpy(&key, k.mv_data, sizeof(key));
-		if (key.mailbox_be != start.mailbox_be)
-			break;
-		uint32_t uid = __builtin_bswap32(key.uid_be);
+	MDB_val val;
+	uint32_t uid;
+	for (MDB_cursor_op op = MDB_SET_RANGE; msg_cursor_get(cur, rec->id, op, &uid, &val);
+	     op = MDB_NEXT) {
 		push_uid(v, uid);
 		uint32_t flags;
 		memcpy(&flags, val.mv_data, sizeof(flags)); /* first field of msg_rec */

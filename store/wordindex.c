@@ -231,18 +231,11 @@ static int merge_txn(struct store_user *u, MDB_txn *txn, const char *mailbox, ui
 		arena_free(&m.lists);
 		return user_rc(rc, "pending words", error_r);
 	}
-	struct msg_key start = msg_key(rec.id, 0);
-	MDB_val k = mdb_val(&start, sizeof(start)), v;
+	MDB_val v;
 	uint32_t merged = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && merged < max;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT)) {
-		struct msg_key key;
-		if (k.mv_size != sizeof(key))
-			break;
-		memcpy(&key, k.mv_data, sizeof(key));
-		if (key.mailbox_be != start.mailbox_be)
-			break;
-		m.uid = __builtin_bswap32(key.uid_be);
+	/* After a delete the cursor already sits on the next key. */
+	for (MDB_cursor_op op = MDB_SET_RANGE;
+	     merged < max && msg_cursor_get(cur, rec.id, op, &m.uid, &v); op = MDB_GET_CURRENT) {
 		/* Copied out: the deletes below may move the page it lives on,
 		   and the grouped words point into the copy until written. */
 		struct span list = span_make(arena_memdup(&m.lists, v.mv_data, v.mv_size), v.mv_size);
@@ -396,17 +389,10 @@ int wordindex_lookup(struct store_user *u, MDB_txn *txn, struct store_view *v, s
 	mdb_cursor_close(wc);
 	if (ret != STORE_OK || mdb_cursor_open(txn, u->pending, &pc) != 0)
 		return ret != STORE_OK ? ret : STORE_ERR_IO;
-	struct msg_key start = msg_key(v->mailbox_id, 0);
-	k = mdb_val(&start, sizeof(start));
-	for (int rc = mdb_cursor_get(pc, &k, &val, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(pc, &k, &val, MDB_NEXT)) {
-		struct msg_key key;
-		if (k.mv_size != sizeof(key))
-			break;
-		memcpy(&key, k.mv_data, sizeof(key));
-		if (key.mailbox_be != start.mailbox_be)
-			break;
-		uint32_t seq = store_view_seq(v, __builtin_bswap32(key.uid_be));
+	uint32_t uid;
+	for (MDB_cursor_op op = MDB_SET_RANGE; msg_cursor_get(pc, v->mailbox_id, op, &uid, &val);
+	     op = MDB_NEXT) {
+		uint32_t seq = store_view_seq(v, uid);
 		if (seq == 0)
 			continue;
 		struct pending_match pm = { term, header, body, false };
