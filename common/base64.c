@@ -26,7 +26,7 @@ int base64_encode(struct buf *out, struct span data)
 	return 0;
 }
 
-static int value_of(uint8_t c)
+int base64_char_value(uint8_t c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -58,7 +58,7 @@ int base64_decode(struct buf *out, struct span text)
 			}
 			if (pad > 0) /* data after padding */
 				return -1;
-			v[k] = value_of(q[k]);
+			v[k] = base64_char_value(q[k]);
 			if (v[k] < 0)
 				return -1;
 		}

@@ -10,5 +10,7 @@ int base64_encode(struct buf *out, struct span data);
    accepted: padding is required, the unused bits before it must be zero,
    and whitespace or any other character is an error. Returns 0 or -1. */
 int base64_decode(struct buf *out, struct span text);
+/* The 6-bit value of a base64 alphabet character, or -1. */
+int base64_char_value(uint8_t c);
 
 #endif

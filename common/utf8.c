@@ -1,5 +1,7 @@
 #include "common/utf8.h"
 
+#include "common/buf.h"
+
 size_t utf8_seq_len(const uint8_t *p, size_t avail)
 {
 	if (avail == 0)
@@ -39,4 +41,32 @@ bool utf8_valid(const uint8_t *p, size_t len)
 		i += n;
 	}
 	return true;
+}
+
+void utf8_append_cp(struct buf *out, uint32_t cp)
+{
+	if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		cp = 0xFFFD;
+	uint8_t b[4];
+	size_t n;
+	if (cp < 0x80) {
+		b[0] = (uint8_t)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		b[0] = (uint8_t)(0xC0 | (cp >> 6));
+		b[1] = (uint8_t)(0x80 | (cp & 0x3F));
+		n = 2;
+	} else if (cp < 0x10000) {
+		b[0] = (uint8_t)(0xE0 | (cp >> 12));
+		b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+		b[2] = (uint8_t)(0x80 | (cp & 0x3F));
+		n = 3;
+	} else {
+		b[0] = (uint8_t)(0xF0 | (cp >> 18));
+		b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+		b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+		b[3] = (uint8_t)(0x80 | (cp & 0x3F));
+		n = 4;
+	}
+	buf_append(out, b, n);
 }

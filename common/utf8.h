@@ -11,4 +11,21 @@
 size_t utf8_seq_len(const uint8_t *p, size_t avail);
 bool utf8_valid(const uint8_t *p, size_t len);
 
+struct buf;
+/* Appends one code point as UTF-8; surrogates and values beyond U+10FFFF
+   become U+FFFD. */
+void utf8_append_cp(struct buf *out, uint32_t cp);
+
+/* The value of a hexadecimal digit (either case), or -1. */
+static inline int hex_digit_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif

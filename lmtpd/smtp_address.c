@@ -221,13 +221,10 @@ int smtp_param_next(struct span *args, struct span *key_r, struct span *value_r)
 	return 1;
 }
 
+/* RFC 3461 xtext: "+" and two uppercase hex digits. */
 static int hexval(uint8_t c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return c >= 'a' && c <= 'f' ? -1 : hex_digit_value(c);
 }
 
 char *smtp_xtext_decode(struct span value)

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/base64.h"
+#include "common/utf8.h"
 #include "common/xalloc.h"
 #include "store/mime_internal.h"
 
@@ -26,32 +28,6 @@
 static void append_replacement(struct buf *out)
 {
 	buf_append(out, MIME_REPLACEMENT_UTF8, 3);
-}
-
-static void append_codepoint(struct buf *out, uint32_t cp)
-{
-	uint8_t b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (uint8_t)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (uint8_t)(0xC0 | (cp >> 6));
-		b[1] = (uint8_t)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (uint8_t)(0xE0 | (cp >> 12));
-		b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-		b[2] = (uint8_t)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		b[0] = (uint8_t)(0xF0 | (cp >> 18));
-		b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-		b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-		b[3] = (uint8_t)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	buf_append(out, b, n);
 }
 
 /* windows-1252 0x80-0x9F; 0 marks the five unassigned bytes. */
@@ -68,9 +44,9 @@ static void append_cp1252(struct buf *out, uint8_t c)
 		if (cp1252_c1[c - 0x80] == 0)
 			append_replacement(out);
 		else
-			append_codepoint(out, cp1252_c1[c - 0x80]);
+			utf8_append_cp(out, cp1252_c1[c - 0x80]);
 	} else {
-		append_codepoint(out, c);
+		utf8_append_cp(out, c);
 	}
 }
 
@@ -455,32 +431,6 @@ static bool parse_encoded_word(const char *s, size_t len, struct encoded_word *w
 	return true;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int base64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 static void decode_word_text(const struct encoded_word *w, struct buf *out)
 {
 	if (w->encoding == 'Q') {
@@ -491,8 +441,8 @@ static void decode_word_text(const struct encoded_word *w, struct buf *out)
 			if (c == '_') {
 				buf_append_byte(out, ' ');
 			} else if (c == '=' && i + 2 < w->text_len &&
-				   (hi = hex_value(w->text[i + 1])) >= 0 &&
-				   (lo = hex_value(w->text[i + 2])) >= 0) {
+				   (hi = hex_digit_value(w->text[i + 1])) >= 0 &&
+				   (lo = hex_digit_value(w->text[i + 2])) >= 0) {
 				buf_append_byte(out, (uint8_t)(hi * 16 + lo));
 				i += 2;
 			} else {
@@ -505,7 +455,7 @@ static void decode_word_text(const struct encoded_word *w, struct buf *out)
 	uint32_t acc = 0;
 	int bits = 0;
 	for (size_t i = 0; i < w->text_len && w->text[i] != '='; i++) {
-		int v = base64_value(w->text[i]);
+		int v = base64_char_value((uint8_t)w->text[i]);
 		if (v < 0)
 			continue;
 		acc = (acc << 6) | (uint32_t)v;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/utf8.h"
 #include "common/xalloc.h"
 #include "store/mime_internal.h"
 
@@ -55,17 +56,6 @@ static inline bool is_token_char(uint8_t c)
 {
 	/* RFC 2045 token; '.' is no tspecial although it is no atext. */
 	return (atext_class[c] & (ATEXT_SPECIAL | ATEXT_ALNUM)) != 0 || c == '.';
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -797,7 +787,7 @@ static void decode_extended_value(struct buf *out, const char *value)
 	struct buf bytes = BUF_INIT;
 	for (const char *p = value; *p != '\0'; p++) {
 		int hi, lo;
-		if (*p == '%' && (hi = hex_digit(p[1])) >= 0 && (lo = hex_digit(p[2])) >= 0) {
+		if (*p == '%' && (hi = hex_digit_value(p[1])) >= 0 && (lo = hex_digit_value(p[2])) >= 0) {
 			buf_append_byte(&bytes, (uint8_t)(hi * 16 + lo));
 			p += 2;
 		} else {

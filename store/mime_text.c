@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/utf8.h"
 #include "common/xalloc.h"
 #include "store/mime_internal.h"
 
@@ -182,17 +183,6 @@ static void decode_base64(struct mime_cte_decoder *t, const uint8_t *in, size_t 
 	t->b64_bits = bits;
 }
 
-static int hex_digit(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decodes the escape at in[0] == '='. Returns the bytes it used, or 0 if
    more input is needed to tell. */
 static size_t qp_escape(const uint8_t *in, size_t len, bool final, struct buf *out)
@@ -207,9 +197,9 @@ static size_t qp_escape(const uint8_t *in, size_t len, bool final, struct buf *o
 		if (in[2] == '\n')
 			return 3;
 	}
-	if (len < 3 && hex_digit(in[1]) >= 0)
+	if (len < 3 && hex_digit_value(in[1]) >= 0)
 		goto need_more;
-	int hi = hex_digit(in[1]), lo = len >= 3 ? hex_digit(in[2]) : -1;
+	int hi = hex_digit_value(in[1]), lo = len >= 3 ? hex_digit_value(in[2]) : -1;
 	if (hi >= 0 && lo >= 0) {
 		buf_append_byte(out, (uint8_t)(hi * 16 + lo));
 		return 3;
@@ -311,34 +301,10 @@ static const struct {
 	{ "shy", 0xAD },     { "zwnj", 0x200C },   { "zwj", 0x200D },
 };
 
+/* A NUL from an entity is as unwelcome as one in a header. */
 static void append_cp(struct buf *out, uint32_t cp)
 {
-	if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-		buf_append_str(out, MIME_REPLACEMENT_UTF8);
-		return;
-	}
-	uint8_t b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (uint8_t)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (uint8_t)(0xC0 | (cp >> 6));
-		b[1] = (uint8_t)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (uint8_t)(0xE0 | (cp >> 12));
-		b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-		b[2] = (uint8_t)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		b[0] = (uint8_t)(0xF0 | (cp >> 18));
-		b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-		b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-		b[3] = (uint8_t)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	buf_append(out, b, n);
+	utf8_append_cp(out, cp == 0 ? 0xFFFD : cp);
 }
 
 /* Appends the decoded entity, or the raw "&name" when it is unknown. */
@@ -352,7 +318,7 @@ static void finish_entity(struct html *h, struct buf *out, bool terminated)
 		uint32_t cp = 0;
 		bool hex = e[1] == 'x' || e[1] == 'X', ok = n > (hex ? 2u : 1u);
 		for (size_t i = hex ? 2 : 1; i < n && ok; i++) {
-			int d = hex_digit((uint8_t)e[i]);
+			int d = hex_digit_value((uint8_t)e[i]);
 			if (!hex && d > 9)
 				d = -1;
 			ok = d >= 0 && cp <= 0x10FFFF;
