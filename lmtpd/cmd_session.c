@@ -5,10 +5,22 @@
 
 #include "lmtpd/lmtp_session.h"
 
+/* A host name or address literal as it may appear in our Received field:
+   printable, no spaces or control bytes (a bare CR would let a client
+   start a header line of its own), at most a domain's length. */
+static bool valid_lhlo_name(struct span name)
+{
+	if (name.len == 0 || name.len > 255)
+		return false;
+	for (size_t i = 0; i < name.len; i++)
+		if (name.ptr[i] <= ' ' || name.ptr[i] == 0x7f)
+			return false;
+	return true;
+}
+
 void lmtp_cmd_lhlo(struct lmtp_session *s, struct span args)
 {
-	if (args.len == 0 || memchr(args.ptr, ' ', args.len) != NULL ||
-	    memchr(args.ptr, '\0', args.len) != NULL) {
+	if (!valid_lhlo_name(args)) {
 		lmtp_reply(s, "501 5.5.4", "Syntax: LHLO hostname");
 		lmtp_bad_command(s);
 		return;

@@ -50,6 +50,11 @@ def test_errors(lmtp):
     assert c.cmd("VRFY demo", prefix="2") == [
         "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery."]
     assert c.cmd("LHLO", prefix="5") == ["501 5.5.4 Syntax: LHLO hostname"]
+    # The name goes into Received: a bare CR (header injection), control
+    # bytes and absurd lengths are refused.
+    assert c.cmd("LHLO mx\rX-Injected:1", prefix="5") == ["501 5.5.4 Syntax: LHLO hostname"]
+    assert c.cmd("LHLO mx\x01", prefix="5") == ["501 5.5.4 Syntax: LHLO hostname"]
+    assert c.cmd("LHLO " + "a" * 256, prefix="5") == ["501 5.5.4 Syntax: LHLO hostname"]
     assert c.cmd("WHAT", prefix="5") == ["500 5.5.2 Unknown command."]
     assert c.cmd("RSET now", prefix="5") == ["501 5.5.4 RSET takes no arguments."]
     c.send("NOOP " + "x" * 20000 + "\r\n")
