@@ -150,7 +150,8 @@ static char *lowercase(const char *s)
 static void rcpt_work(void *arg)
 {
 	struct rcpt_job *j = arg;
-	int ret = store_user_exists(j->store, j->user);
+	char *error = NULL;
+	int ret = store_user_open(j->store, j->user, &j->u, &error);
 	if (ret == STORE_ERR_NOT_FOUND && j->detail != NULL) {
 		/* "a+b@x": try "a@x" with folder "b"; the whole address wins
 		   when it is a user of its own. */
@@ -158,18 +159,20 @@ static void rcpt_work(void *arg)
 		char *base = xasprintf("%.*s%s", (int)j->delim_off, j->user, at);
 		free(j->user);
 		j->user = base;
-		ret = store_user_exists(j->store, j->user);
+		free(error);
+		error = NULL;
+		ret = store_user_open(j->store, j->user, &j->u, &error);
 	} else if (ret == STORE_OK) {
 		free(j->detail);
 		j->detail = NULL;
 	}
+	free(error);
+	error = NULL;
 	if (ret == STORE_ERR_NOT_FOUND || ret == STORE_ERR_INVALID) {
 		j->result = RCPT_UNKNOWN;
 		return;
 	}
-	char *error = NULL;
-	if (ret < 0 || store_user_open(j->store, j->user, &j->u, &error) < 0) {
-		free(error);
+	if (ret < 0) {
 		j->result = RCPT_TEMPFAIL;
 		return;
 	}
