@@ -52,12 +52,24 @@ def port_free(port, host="127.0.0.1"):
             return False
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_base_port():
     """A base N with N+24 ... N+995 all free (random, so parallel ctest
-    runs rarely collide; a collision shows up as a clear bind error)."""
+    runs rarely collide; a collision shows up as a clear bind error).
+    All of them lie below the kernel's ephemeral range, where the tests'
+    own outgoing connections would otherwise take a port between our
+    check and the daemon's bind."""
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    high = max(_ephemeral_low(), 12000) - 1000
     for _ in range(200):
-        base = rng.randrange(20000, 64000 - 1000, 10)
+        base = rng.randrange(10000, high, 10)
         if all(port_free(base + off) for off in PORT_OFFSETS.values()):
             return base
     raise RuntimeError("no free base port found")
