@@ -106,7 +106,7 @@ int buf_append_str(struct buf *b, const char *s)
 	return buf_append(b, s, strlen(s));
 }
 
-int buf_append_byte(struct buf *b, uint8_t c)
+int buf_append_byte_slow(struct buf *b, uint8_t c)
 {
 	return buf_append(b, &c, 1);
 }

@@ -70,7 +70,18 @@ static inline void buf_clear(struct buf *b)
 int buf_reserve(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);
-int buf_append_byte(struct buf *b, uint8_t c);
+int buf_append_byte_slow(struct buf *b, uint8_t c);
+/* Inline: the MIME decoders and the word folder append one byte at a time.
+   cap never exceeds max + 1, so room in cap is room under max. */
+static inline int buf_append_byte(struct buf *b, uint8_t c)
+{
+	if (b->len + 2 <= b->cap) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return buf_append_byte_slow(b, c);
+}
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drops the first n bytes (n <= len), moving the rest to the front. */

@@ -22,7 +22,8 @@ static void message_begin(struct lmtp_session *s)
 {
 	const struct settings *set = &s->conn.srv->set;
 	s->txn.msg = lmtp_message_new(set->delivery.max_message_size, set->delivery.max_header_size,
-				      spool_dir(s), set->delivery.authserv_id, s->txn.auth);
+				      spool_dir(s), &s->spare_spool_fd, set->delivery.authserv_id,
+				      s->txn.auth);
 }
 
 /* Every recipient gets the same reply (a failure of the message itself). */

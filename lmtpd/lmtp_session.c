@@ -113,6 +113,7 @@ static void lmtp_ready(struct conn *c)
 static void lmtp_open(struct conn *c)
 {
 	struct lmtp_session *s = lmtp_session(c);
+	s->spare_spool_fd = -1;
 	/* A short id for Received: and the logs, unique enough per host. */
 	static uint64_t counter;
 	snprintf(s->session_id, sizeof(s->session_id), "%08llx%04llx",
@@ -144,6 +145,8 @@ static void lmtp_destroy(struct conn *c)
 	lmtp_txn_reset(s);
 	lmtp_client_info_clear(&s->client);
 	free(s->lhlo_name);
+	if (s->spare_spool_fd >= 0)
+		close(s->spare_spool_fd);
 }
 
 const struct conn_handler lmtp_handler = {

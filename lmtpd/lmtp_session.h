@@ -90,6 +90,10 @@ struct lmtp_session {
 	struct lmtp_client_info client;
 	struct lmtp_txn txn;
 	uint64_t txn_count;
+	/* An emptied spool file kept for the connection's next large message:
+	   creating and freeing an inode per message made ext4's inode
+	   allocator scan its recently deleted inodes. -1: none. */
+	int spare_spool_fd;
 };
 
 static inline struct lmtp_session *lmtp_session(struct conn *c)

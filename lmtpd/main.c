@@ -25,7 +25,7 @@ static int lmtp_init(struct server *srv, char **error_r)
 	store_options_from_settings(&opts, set, "lmtpd", false);
 	if (store_open(&opts, &lmtpd.store, error_r) < 0)
 		return -1;
-	/* Message bodies beyond 64 KB wait here (unlinked files) until they
+	/* Message bodies beyond 128 KB wait here (unlinked files) until they
 	   are delivered; on the same file system as the mail, not in /tmp. */
 	lmtpd.spool_dir = xasprintf("%s/spool", set->server.data_dir);
 	if (mkdir(lmtpd.spool_dir, 0700) < 0 && errno != EEXIST) {

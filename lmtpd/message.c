@@ -14,7 +14,7 @@
 #include "mailauth/mailauth.h"
 
 struct lmtp_message *lmtp_message_new(uint64_t max_size, uint64_t max_header,
-				      const char *spool_dir, const char *authserv_id,
+				      const char *spool_dir, int *spare_fd, const char *authserv_id,
 				      struct mailauth_msg *auth)
 {
 	struct lmtp_message *m = xcalloc(1, sizeof(*m));
@@ -22,6 +22,7 @@ struct lmtp_message *lmtp_message_new(uint64_t max_size, uint64_t max_header,
 	m->max_size = max_size;
 	m->max_header = max_header;
 	m->spool_dir = spool_dir;
+	m->spare_fd = spare_fd;
 	m->authserv_id = authserv_id;
 	m->auth = auth;
 	return m;
@@ -34,8 +35,13 @@ void lmtp_message_free(struct lmtp_message *m)
 	buf_free(&m->header);
 	buf_free(&m->body_mem);
 	free(m->fields);
-	if (m->spool_fd >= 0)
-		close(m->spool_fd);
+	if (m->spool_fd >= 0) {
+		if (*m->spare_fd < 0 && ftruncate(m->spool_fd, 0) == 0 &&
+		    lseek(m->spool_fd, 0, SEEK_SET) == 0)
+			*m->spare_fd = m->spool_fd;
+		else
+			close(m->spool_fd);
+	}
 	free(m);
 }
 
@@ -81,7 +87,12 @@ static void body_write(struct lmtp_message *m, const uint8_t *data, size_t len)
 		return;
 	}
 	if (m->spool_fd < 0) {
-		m->spool_fd = spool_open(m->spool_dir);
+		if (*m->spare_fd >= 0) {
+			m->spool_fd = *m->spare_fd;
+			*m->spare_fd = -1;
+		} else {
+			m->spool_fd = spool_open(m->spool_dir);
+		}
 		if (m->spool_fd < 0 || write_all(m->spool_fd, m->body_mem.data, m->body_mem.len) < 0) {
 			m->error = MESSAGE_SPOOL_FAILED;
 			return;

@@ -387,7 +387,8 @@ int cache_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid
 /* Lower-cases UTF-8 text for matching (simple Unicode case folding via
    the C.UTF-8 locale), replacing invalid bytes by U+FFFD. Appends to out. */
 void words_fold(struct span text, struct buf *out);
-/* Calls cb for each distinct indexed word of folded text, in sorted order.
+/* Calls cb for each distinct indexed word of folded text, in order of
+   first occurrence.
    Words longer than MAX_WORD_LEN are indexed as overlapping pieces of
    MAX_WORD_LEN bytes every MAX_WORD_LEN/2, so any substring of up to
    MAX_WORD_LEN/2 + 1 bytes lies inside one piece. */
@@ -398,7 +399,10 @@ uint32_t words_hash(uint32_t seed, struct span w);
 int words_span_cmp(const void *a, const void *b);
 /* True when a folded word byte (ASCII letters/digits and every non-ASCII
    byte are word characters). */
-bool words_is_word_byte(uint8_t c);
+static inline bool words_is_word_byte(uint8_t c)
+{
+	return (uint8_t)((c | 0x20) - 'a') < 26 || (uint8_t)(c - '0') < 10 || c >= 0x80;
+}
 
 /* --- notifications (notify.c) --- */
 

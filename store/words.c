@@ -67,10 +67,19 @@ void words_fold(struct span text, struct buf *out)
 	buf_reserve(out, text.len);
 	const uint8_t *p = text.ptr, *end = p + text.len;
 	while (p < end) {
-		/* ASCII runs, the common case, without the locale machinery. */
+		/* ASCII runs, the common case, without the locale machinery:
+		   folding them never changes their length. */
 		if (*p < 0x80) {
-			uint8_t c = *p++;
-			buf_append_byte(out, (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c);
+			const uint8_t *run = p;
+			while (p < end && *p < 0x80)
+				p++;
+			if (buf_reserve(out, (size_t)(p - run)) < 0)
+				return;
+			uint8_t *o = out->data + out->len;
+			for (const uint8_t *q = run; q < p; q++)
+				*o++ = (uint8_t)(*q + ((uint8_t)(*q - 'A') < 26 ? 32 : 0));
+			out->len += (size_t)(p - run);
+			out->data[out->len] = '\0';
 			continue;
 		}
 		size_t n = utf8_seq_len(p, (size_t)(end - p));
@@ -90,12 +99,6 @@ void words_fold(struct span text, struct buf *out)
 	}
 }
 
-bool words_is_word_byte(uint8_t c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80 ||
-	       (c >= 'A' && c <= 'Z');
-}
-
 int words_span_cmp(const void *a, const void *b)
 {
 	const struct span *x = a, *y = b;
@@ -106,12 +109,21 @@ int words_span_cmp(const void *a, const void *b)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
-/* An open-addressing set of spans; the words of a message go through it
-   so that only distinct words are sorted (a 100 KB text has ~17,000 words
-   but ~2,000 distinct ones, and sorting them all dominated delivery). */
+/* The distinct words of a text, in order of first occurrence: a 100 KB
+   text has ~17,000 words but ~2,000 distinct ones. The open-addressing
+   table holds each word's hash and its index in `words`, so probing
+   compares bytes only on a real match. No sorting: the index merge groups
+   and sorts a whole batch of messages anyway. */
+struct word_slot {
+	uint32_t hash;
+	uint32_t index; /* into words, + 1; 0 = empty */
+};
+
 struct word_set {
-	struct span *slots; /* len 0 = empty */
-	size_t mask, count;
+	struct word_slot *slots;
+	size_t mask;
+	struct span *words;
+	size_t count, alloc;
 };
 
 uint32_t words_hash(uint32_t seed, struct span w)
@@ -125,72 +137,70 @@ uint32_t words_hash(uint32_t seed, struct span w)
 static void word_set_grow(struct word_set *set)
 {
 	size_t old_size = set->slots != NULL ? set->mask + 1 : 0;
-	struct span *old = set->slots;
+	struct word_slot *old = set->slots;
 	size_t size = old_size ? old_size * 2 : 1024;
 	set->slots = xcalloc(size, sizeof(*set->slots));
 	set->mask = size - 1;
 	for (size_t i = 0; i < old_size; i++) {
-		if (old[i].len == 0)
+		if (old[i].index == 0)
 			continue;
-		size_t j = words_hash(0, old[i]) & set->mask;
-		while (set->slots[j].len != 0)
+		size_t j = old[i].hash & set->mask;
+		while (set->slots[j].index != 0)
 			j = (j + 1) & set->mask;
 		set->slots[j] = old[i];
 	}
 	free(old);
+	set->alloc = size / 2;
+	set->words = xreallocarray(set->words, set->alloc, sizeof(*set->words));
 }
 
-static void word_set_add(struct word_set *set, struct span w)
+static void word_set_add(struct word_set *set, const uint8_t *w, size_t len, uint32_t hash)
 {
-	if (set->slots == NULL || (set->count + 1) * 2 > set->mask + 1)
+	if (set->count + 1 > set->alloc)
 		word_set_grow(set);
-	size_t j = words_hash(0, w) & set->mask;
-	while (set->slots[j].len != 0) {
-		if (set->slots[j].len == w.len && memcmp(set->slots[j].ptr, w.ptr, w.len) == 0)
+	size_t j = hash & set->mask;
+	while (set->slots[j].index != 0) {
+		const struct word_slot *s = &set->slots[j];
+		const struct span *known = &set->words[s->index - 1];
+		if (s->hash == hash && known->len == len && memcmp(known->ptr, w, len) == 0)
 			return;
 		j = (j + 1) & set->mask;
 	}
-	set->slots[j] = w;
-	set->count++;
+	set->words[set->count++] = span_make(w, len);
+	set->slots[j] = (struct word_slot){ hash, (uint32_t)set->count };
 }
 
 void words_each_unique(struct span folded, void (*cb)(struct span word, void *ctx), void *ctx)
 {
 	if (folded.len == 0)
 		return;
-	struct word_set set = { NULL, 0, 0 };
+	struct word_set set = { 0 };
 	const uint8_t *p = folded.ptr, *end = p + folded.len;
 	while (p < end) {
 		while (p < end && !words_is_word_byte(*p))
 			p++;
 		const uint8_t *start = p;
+		uint32_t h = 2166136261u; /* words_hash(0, word), in the same pass */
 		while (p < end && words_is_word_byte(*p))
-			p++;
+			h = (h ^ *p++) * 16777619u;
 		size_t len = (size_t)(p - start);
 		if (len == 0)
 			continue;
+		if (len <= MAX_WORD_LEN) {
+			word_set_add(&set, start, len, h);
+			continue;
+		}
 		/* Long runs (URLs, encoded blobs) become overlapping pieces. */
 		size_t step = MAX_WORD_LEN / 2;
 		for (size_t off = 0;; off += step) {
 			size_t n = len - off > MAX_WORD_LEN ? MAX_WORD_LEN : len - off;
-			word_set_add(&set, span_make(start + off, n));
+			word_set_add(&set, start + off, n, words_hash(0, span_make(start + off, n)));
 			if (off + n >= len)
 				break;
 		}
 	}
-	if (set.count == 0) {
-		free(set.slots);
-		return;
-	}
-	/* Compact the set and hand the words out in sorted order, as callers
-	   (the index merge) rely on for locality. */
-	size_t n = 0;
-	for (size_t i = 0; i <= set.mask; i++)
-		if (set.slots[i].len != 0)
-			set.slots[n++] = set.slots[i];
-	if (n > 1)
-		qsort(set.slots, n, sizeof(*set.slots), words_span_cmp);
-	for (size_t i = 0; i < n; i++)
-		cb(set.slots[i], ctx);
+	for (size_t i = 0; i < set.count; i++)
+		cb(set.words[i], ctx);
 	free(set.slots);
+	free(set.words);
 }

@@ -189,6 +189,13 @@ def test_large_message_spooled_not_in_memory(lmtp):
     from conftest import MEMORY_BOUNDS
     if MEMORY_BOUNDS:
         assert lmtp.rss_kb("lmtpd") - rss_before < 4096
+    # The connection reuses its emptied spool file: a smaller spooled
+    # message and then one kept in memory carry nothing of the one before.
+    for lines in (3000, 10):
+        small = ("".join("%07d second %s\r\n" % (i, "z" * 80) for i in range(lines))).encode()
+        _, _, _, finals = transaction(c, "a@sender.test", [USER], b"Subject: next\r\n\r\n" + small)
+        assert finals[0].startswith("250 2.0.0")
+        assert cat(lmtp, uid_of(finals[0])).split(b"\r\n\r\n", 1)[1] == small
 
 
 def test_incoming_authentication_results_claiming_our_id_removed(lmtp):

@@ -1030,11 +1030,60 @@ static void test_new_dir_pickup(void **state)
 	free(path);
 }
 
+/* ------------------------------------------------------------ words */
+
+static void collect(struct span w, void *ctx)
+{
+	struct buf *out = ctx;
+	buf_append(out, w.ptr, w.len);
+	buf_append_byte(out, '|');
+}
+
+static void test_words_unique(void **state)
+{
+	(void)state;
+	struct buf folded = BUF_INIT, out = BUF_INIT;
+	words_fold(span_cstr("Hello, WORLD! hello again; World\xc3\x89T\xc3\xa9 42 x"), &folded);
+	assert_string_equal((char *)folded.data, "hello, world! hello again; world\xc3\xa9t\xc3\xa9 42 x");
+	/* Distinct words, in order of first occurrence. */
+	words_each_unique(buf_span(&folded), collect, &out);
+	assert_string_equal((char *)out.data, "hello|world|again|world\xc3\xa9t\xc3\xa9|42|x|");
+
+	/* Thousands of distinct words: the set grows and keeps every one. */
+	buf_clear(&folded);
+	buf_clear(&out);
+	for (int i = 0; i < 5000; i++)
+		buf_printf(&folded, "w%d w%d ", i, i / 2);
+	words_each_unique(buf_span(&folded), collect, &out);
+	size_t bars = 0;
+	for (size_t i = 0; i < out.len; i++)
+		bars += out.data[i] == '|';
+	assert_int_equal(bars, 5000);
+	assert_memory_equal(out.data, "w0|w1|w2|w3|", 12);
+
+	/* A run longer than MAX_WORD_LEN: overlapping pieces, each at most
+	   MAX_WORD_LEN bytes, covering the run. */
+	buf_clear(&folded);
+	buf_clear(&out);
+	for (int i = 0; i < 100; i++)
+		buf_append_byte(&folded, (uint8_t)('a' + i % 26));
+	words_each_unique(buf_span(&folded), collect, &out);
+	const char *second = strchr((char *)out.data, '|') + 1;
+	assert_int_equal(second - (char *)out.data - 1, MAX_WORD_LEN);
+	assert_memory_equal(second, folded.data + MAX_WORD_LEN / 2, MAX_WORD_LEN);
+	const char *third = second + MAX_WORD_LEN + 1;
+	assert_memory_equal(third, folded.data + MAX_WORD_LEN, 100 - MAX_WORD_LEN);
+	assert_string_equal(third + 100 - MAX_WORD_LEN, "|");
+	buf_free(&folded);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_default_folders, setup, teardown),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_words_unique),
 		cmocka_unit_test_setup_teardown(test_create_rename_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recreate_changes_uidvalidity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subscriptions, setup, teardown),
