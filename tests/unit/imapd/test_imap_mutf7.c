@@ -14,23 +14,25 @@
 #include "common/utf8.h"
 #include "imapd/imap_mutf7.h"
 
-/* Decodes from an exact-size heap copy, so ASan sees any overread. */
-static int decode_exact(const void *in, size_t len, struct buf *out)
+/* Runs the codec on an exact-size heap copy, so ASan sees any overread. */
+static int run_exact(int (*codec)(struct span, struct buf *), const void *in, size_t len,
+		     struct buf *out)
 {
 	uint8_t *copy = malloc(len ? len : 1);
 	memcpy(copy, in, len);
-	int ret = imap_mutf7_decode(span_make(copy, len), out);
+	int ret = codec(span_make(copy, len), out);
 	free(copy);
 	return ret;
 }
 
+static int decode_exact(const void *in, size_t len, struct buf *out)
+{
+	return run_exact(imap_mutf7_decode, in, len, out);
+}
+
 static int encode_exact(const void *in, size_t len, struct buf *out)
 {
-	uint8_t *copy = malloc(len ? len : 1);
-	memcpy(copy, in, len);
-	int ret = imap_mutf7_encode(span_make(copy, len), out);
-	free(copy);
-	return ret;
+	return run_exact(imap_mutf7_encode, in, len, out);
 }
 
 /* Both directions between a UTF-8 name and its wire form. */
