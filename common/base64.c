@@ -26,6 +26,11 @@ int base64_encode(struct buf *out, struct span data)
 	return 0;
 }
 
+char base64_char(unsigned int value)
+{
+	return alphabet[value & 63];
+}
+
 int base64_char_value(uint8_t c)
 {
 	if (c >= 'A' && c <= 'Z')

@@ -12,5 +12,7 @@ int base64_encode(struct buf *out, struct span data);
 int base64_decode(struct buf *out, struct span text);
 /* The 6-bit value of a base64 alphabet character, or -1. */
 int base64_char_value(uint8_t c);
+/* The alphabet character for a 6-bit value (only the low 6 bits count). */
+char base64_char(unsigned int value);
 
 #endif

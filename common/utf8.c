@@ -43,7 +43,18 @@ bool utf8_valid(const uint8_t *p, size_t len)
 	return true;
 }
 
-void utf8_append_cp(struct buf *out, uint32_t cp)
+uint32_t utf8_seq_value(const uint8_t *p, size_t n)
+{
+	if (n <= 1)
+		return p[0];
+	/* The lead byte keeps 7 - n payload bits. */
+	uint32_t cp = p[0] & (0x7fu >> n);
+	for (size_t i = 1; i < n; i++)
+		cp = cp << 6 | (p[i] & 0x3f);
+	return cp;
+}
+
+int utf8_append_cp(struct buf *out, uint32_t cp)
 {
 	if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
 		cp = 0xFFFD;
@@ -68,5 +79,5 @@ void utf8_append_cp(struct buf *out, uint32_t cp)
 		b[3] = (uint8_t)(0x80 | (cp & 0x3F));
 		n = 4;
 	}
-	buf_append(out, b, n);
+	return buf_append(out, b, n);
 }

@@ -9,3 +9,4 @@ petrel_fuzz_target(fuzz_lmtp_syntax fuzz/fuzz_lmtp_syntax.c LIBS petrel_lmtp_syn
 petrel_fuzz_target(fuzz_authres fuzz/fuzz_authres.c LIBS petrel_mailauth)
 petrel_fuzz_target(fuzz_dkim fuzz/fuzz_dkim.c LIBS petrel_mailauth)
 petrel_fuzz_target(fuzz_spf fuzz/fuzz_spf.c LIBS petrel_mailauth)
+petrel_fuzz_target(fuzz_imap_mutf7 fuzz/fuzz_imap_mutf7.c LIBS petrel_imap_parser)

@@ -1,4 +1,4 @@
-/* Byte buffers, spans and base64. */
+/* Byte buffers, spans, base64 and the UTF-8 helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 
 #include "common/base64.h"
 #include "common/buf.h"
+#include "common/utf8.h"
 
 static void test_append_and_max(void **state)
 {
@@ -86,6 +87,36 @@ static void test_base64(void **state)
 	}
 }
 
+static void test_base64_alphabet(void **state)
+{
+	for (unsigned int v = 0; v < 64; v++)
+		assert_int_equal(base64_char_value((uint8_t)base64_char(v)), (int)v);
+	assert_int_equal(base64_char(64 + 1), 'B'); /* only the low 6 bits count */
+}
+
+/* Code points at every encoded-length boundary go out and come back. */
+static void test_utf8_code_points(void **state)
+{
+	static const uint32_t cps[] = { 0x0, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd,
+					0xffff, 0x10000, 0x1f600, 0x10ffff };
+	for (size_t i = 0; i < sizeof(cps) / sizeof(cps[0]); i++) {
+		struct buf b = BUF_INIT;
+		assert_int_equal(utf8_append_cp(&b, cps[i]), 0);
+		size_t n = utf8_seq_len(b.data, b.len);
+		assert_int_equal(n, b.len);
+		assert_int_equal(utf8_seq_value(b.data, n), cps[i]);
+		buf_free(&b);
+	}
+	/* A surrogate becomes U+FFFD; a full buffer refuses and keeps its bytes. */
+	struct buf b;
+	buf_init(&b, 4);
+	assert_int_equal(utf8_append_cp(&b, 0xd800), 0);
+	assert_string_equal(buf_cstr(&b), "\xef\xbf\xbd");
+	assert_int_equal(utf8_append_cp(&b, 0xe9), -1);
+	assert_int_equal(b.len, 3);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -93,6 +124,8 @@ int main(void)
 		cmocka_unit_test(test_printf_long),
 		cmocka_unit_test(test_span_compare),
 		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_base64_alphabet),
+		cmocka_unit_test(test_utf8_code_points),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
