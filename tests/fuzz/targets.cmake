@@ -1,6 +1,7 @@
 petrel_fuzz_target(fuzz_proxy_proto fuzz/fuzz_proxy_proto.c LIBS petrel_common)
 petrel_fuzz_target(fuzz_imap_parser fuzz/fuzz_imap_parser.c LIBS petrel_imap_parser)
 petrel_fuzz_target(fuzz_imap_fetch fuzz/fuzz_imap_fetch.c LIBS petrel_imap_parser petrel_store)
+petrel_fuzz_target(fuzz_imap_search fuzz/fuzz_imap_search.c LIBS petrel_imap_parser)
 petrel_fuzz_target(fuzz_reader fuzz/fuzz_reader.c LIBS petrel_common)
 petrel_fuzz_target(fuzz_base64 fuzz/fuzz_base64.c LIBS petrel_common)
 petrel_fuzz_target(fuzz_config_value fuzz/fuzz_config_value.c LIBS petrel_common)

@@ -681,6 +681,12 @@ static void search_checks(struct fixture *f)
 	struct store_uid_range ranges[] = { { 2, 3 }, { 6, 4294967295u } };
 	struct store_search uids = { .kind = STORE_SEARCH_UIDS, .ranges = ranges, .range_count = 2 };
 	assert_int_equal(search(f, &uids, r), 4);
+	/* No ranges matches nothing: imapd's form of a set beyond the count. */
+	struct store_search none = { .kind = STORE_SEARCH_UIDS, .range_count = 0 };
+	assert_int_equal(search(f, &none, r), 0);
+	struct store_search not_none = { .kind = STORE_SEARCH_NOT, .children = &none,
+					 .child_count = 1 };
+	assert_int_equal(search(f, &not_none, r), 7);
 
 	int64_t day3 = (1700000000 + 3 * 86400) / 86400 * 86400;
 	struct store_search on = { .kind = STORE_SEARCH_INTERNALDATE_ON, .date = day3 };
