@@ -492,6 +492,14 @@ static void schedule_ready(struct conn *c)
 
 static void call_ready(struct conn *c)
 {
+	if (c->state == CONN_STATE_OPEN && c->drained_cb != NULL && !c->output_blocked &&
+	    !conn_output_full(c)) {
+		void (*cb)(struct conn *) = c->drained_cb;
+		c->drained_cb = NULL;
+		cb(c);
+		conn_flush(c);
+		return;
+	}
 	if (c->state != CONN_STATE_OPEN || c->busy)
 		return;
 	if (c->tls != NULL && !tls_conn_handshake_done(c->tls))
@@ -523,6 +531,18 @@ void conn_run_ready_queue(struct server *srv)
 		conn_unref(c);
 		c = next;
 	}
+}
+
+void conn_when_drained(struct conn *c, void (*cb)(struct conn *c))
+{
+	c->drained_cb = cb;
+	/* Send what the socket takes now: if that empties the queue there
+	   will be no write callback to wake us. */
+	conn_flush(c);
+	if (c->state == CONN_STATE_OPEN && conn_output_full(c))
+		c->output_blocked = true; /* a write is in flight; it wakes us at half */
+	else
+		schedule_ready(c);
 }
 
 void conn_set_busy(struct conn *c, bool busy)

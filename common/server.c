@@ -191,6 +191,8 @@ static void maybe_finish(struct server *srv)
 {
 	if (!srv->shutting_down || srv->conns != NULL)
 		return;
+	if (srv->svc->stopping != NULL && !uv_is_closing((uv_handle_t *)&srv->sig_term))
+		srv->svc->stopping(srv);
 	close_handle((uv_handle_t *)&srv->sig_term);
 	close_handle((uv_handle_t *)&srv->sig_int);
 	close_handle((uv_handle_t *)&srv->sig_hup);

@@ -35,6 +35,9 @@ struct service {
 	const struct service_settings *(*settings)(const struct settings *set);
 	/* Optional, after configuration and before the loop runs. */
 	int (*init)(struct server *srv, char **error_r);
+	/* Optional: the server is stopping and every connection is gone;
+	   close the service's own libuv handles so the loop can end. */
+	void (*stopping)(struct server *srv);
 	void (*deinit)(struct server *srv);
 };
 

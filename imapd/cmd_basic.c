@@ -1,4 +1,5 @@
-/* CAPABILITY, NOOP, LOGOUT: valid in every state (RFC 3501 6.1). */
+/* CAPABILITY and LOGOUT: valid in every state (RFC 3501 6.1). NOOP is in
+   cmd_select.c: in the selected state it reports changes. */
 #include "imapd/imap_commands.h"
 
 static bool no_args(struct imap_session *s, const struct imap_command_line *cmd)
@@ -19,13 +20,6 @@ void cmd_capability(struct imap_session *s, const struct imap_command_line *cmd)
 	imap_untagged(s, "CAPABILITY %s", buf_cstr(&caps));
 	buf_free(&caps);
 	imap_tagged(s, cmd->tag, "OK", "Capability completed.");
-}
-
-void cmd_noop(struct imap_session *s, const struct imap_command_line *cmd)
-{
-	if (!no_args(s, cmd))
-		return;
-	imap_tagged(s, cmd->tag, "OK", "NOOP completed.");
 }
 
 void cmd_logout(struct imap_session *s, const struct imap_command_line *cmd)

@@ -7,6 +7,7 @@
 #include "common/server.h"
 #include "common/xalloc.h"
 #include "imapd/imap_commands.h"
+#include "imapd/imap_notify.h"
 #include "store/store.h"
 
 void imap_login_done(struct imap_session *s, struct span tag, const char *mech)
@@ -23,7 +24,9 @@ void imap_login_done(struct imap_session *s, struct span tag, const char *mech)
 		return;
 	}
 	/* Logged in for good: the SASL session has done its job. */
+	s->user_name = xstrdup(user);
 	auth_session_destroy(&s->auth);
+	imap_notify_add(imapd_of(s)->notify, s);
 	const struct settings *set = &s->conn.srv->set;
 	s->state = IMAP_STATE_AUTHENTICATED;
 	s->auth_failures = 0;

@@ -6,7 +6,7 @@
 /* RFC 3501 7.2.1. Only what this build really does is listed. */
 void imap_capability(struct imap_session *s, struct buf *out)
 {
-	buf_append_str(out, "IMAP4rev1 SASL-IR LITERAL+");
+	buf_append_str(out, "IMAP4rev1 SASL-IR LITERAL+ IDLE UIDPLUS CHILDREN SPECIAL-USE");
 	if (s->state != IMAP_STATE_NOT_AUTHENTICATED)
 		return;
 	/* RFC 3501 6.2.1: no STARTTLS once TLS is up. */

@@ -2,9 +2,8 @@
 
 #include <stddef.h>
 
-/* Every RFC 3501 command is listed so a client always gets the right
-   complaint (wrong state vs unknown); commands whose handler is NULL arrive
-   with the store and the IMAP issue. */
+/* Every command with the states it is valid in, so a client always gets
+   the right complaint (wrong state vs unknown). */
 static const struct imap_command commands[] = {
 	{ "CAPABILITY", IMAP_IN_ANY, cmd_capability },
 	{ "NOOP", IMAP_IN_ANY, cmd_noop },
@@ -14,27 +13,27 @@ static const struct imap_command commands[] = {
 	{ "AUTHENTICATE", IMAP_IN_NOT_AUTHENTICATED, cmd_authenticate },
 	{ "LOGIN", IMAP_IN_NOT_AUTHENTICATED, cmd_login },
 
-	{ "SELECT", IMAP_IN_LOGGED_IN, NULL },
-	{ "EXAMINE", IMAP_IN_LOGGED_IN, NULL },
-	{ "CREATE", IMAP_IN_LOGGED_IN, NULL },
-	{ "DELETE", IMAP_IN_LOGGED_IN, NULL },
-	{ "RENAME", IMAP_IN_LOGGED_IN, NULL },
-	{ "SUBSCRIBE", IMAP_IN_LOGGED_IN, NULL },
-	{ "UNSUBSCRIBE", IMAP_IN_LOGGED_IN, NULL },
-	{ "LIST", IMAP_IN_LOGGED_IN, NULL },
-	{ "LSUB", IMAP_IN_LOGGED_IN, NULL },
-	{ "STATUS", IMAP_IN_LOGGED_IN, NULL },
-	{ "APPEND", IMAP_IN_LOGGED_IN, NULL },
-	{ "IDLE", IMAP_IN_LOGGED_IN, NULL },
+	{ "SELECT", IMAP_IN_LOGGED_IN, cmd_select },
+	{ "EXAMINE", IMAP_IN_LOGGED_IN, cmd_examine },
+	{ "CREATE", IMAP_IN_LOGGED_IN, cmd_create },
+	{ "DELETE", IMAP_IN_LOGGED_IN, cmd_delete },
+	{ "RENAME", IMAP_IN_LOGGED_IN, cmd_rename },
+	{ "SUBSCRIBE", IMAP_IN_LOGGED_IN, cmd_subscribe },
+	{ "UNSUBSCRIBE", IMAP_IN_LOGGED_IN, cmd_unsubscribe },
+	{ "LIST", IMAP_IN_LOGGED_IN, cmd_list },
+	{ "LSUB", IMAP_IN_LOGGED_IN, cmd_lsub },
+	{ "STATUS", IMAP_IN_LOGGED_IN, cmd_status },
+	{ "APPEND", IMAP_IN_LOGGED_IN, cmd_append },
+	{ "IDLE", IMAP_IN_LOGGED_IN, cmd_idle },
 
-	{ "CHECK", IMAP_IN_SELECTED, NULL },
-	{ "CLOSE", IMAP_IN_SELECTED, NULL },
-	{ "EXPUNGE", IMAP_IN_SELECTED, NULL },
-	{ "SEARCH", IMAP_IN_SELECTED, NULL },
-	{ "FETCH", IMAP_IN_SELECTED, NULL },
-	{ "STORE", IMAP_IN_SELECTED, NULL },
-	{ "COPY", IMAP_IN_SELECTED, NULL },
-	{ "UID", IMAP_IN_SELECTED, NULL },
+	{ "CHECK", IMAP_IN_SELECTED, cmd_check },
+	{ "CLOSE", IMAP_IN_SELECTED, cmd_close },
+	{ "EXPUNGE", IMAP_IN_SELECTED, cmd_expunge },
+	{ "SEARCH", IMAP_IN_SELECTED, cmd_search },
+	{ "FETCH", IMAP_IN_SELECTED, cmd_fetch },
+	{ "STORE", IMAP_IN_SELECTED, cmd_store },
+	{ "COPY", IMAP_IN_SELECTED, cmd_copy },
+	{ "UID", IMAP_IN_SELECTED, cmd_uid },
 };
 
 const struct imap_command *imap_command_find(struct span name)

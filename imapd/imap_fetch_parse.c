@@ -469,10 +469,13 @@ int imap_fetch_parse(struct arena *a, const struct imap_arg *args, size_t count,
 		n = args[0].count;
 		if (n == 0)
 			return fail(error_r, "Missing FETCH items");
-	} else if (args[0].type == IMAP_ARG_ATOM &&
-		   lookup_name(macros, sizeof(macros) / sizeof(macros[0]), args[0].str, &out->items)) {
-		n = 0;
 	}
+	/* A macro alone, also as "(FAST)": not in RFC 3501's grammar, but
+	   harmless to accept, and scripts write it (Python's imaplib passes
+	   the caller's text as is). */
+	if (n == 1 && list[0].type == IMAP_ARG_ATOM &&
+	    lookup_name(macros, sizeof(macros) / sizeof(macros[0]), list[0].str, &out->items))
+		n = 0;
 	if (n > 0)
 		out->sections = arena_alloc(a, n * sizeof(*out->sections));
 	for (size_t i = 0; i < n; i++)

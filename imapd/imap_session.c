@@ -8,6 +8,9 @@
 #include "common/login.h"
 #include "common/server.h"
 #include "imapd/imap_commands.h"
+#include "imapd/imap_job.h"
+#include "imapd/imap_notify.h"
+#include "store/store.h"
 
 /* Tokenizer budgets. Before login a client needs nothing nested. */
 static const struct imap_parse_limits preauth_parse_limits = { .max_depth = 2, .max_args = 16 };
@@ -142,8 +145,80 @@ static void handle_literal_announce(struct imap_session *s, const struct reader_
 	buf_clear(&s->cmd);
 }
 
+void imap_refuse_literal(struct imap_session *s, bool nonsync)
+{
+	if (nonsync)
+		reader_literal_skip(&s->conn.reader);
+	else
+		reader_literal_reject(&s->conn.reader);
+	/* Skipped bytes are followed by the rest of the command line. */
+	s->cmd_discard = nonsync;
+}
+
+/* "tag APPEND mailbox ... {n}": the literal is the message, which goes to
+   the store as it arrives instead of into the command buffer. s->cmd
+   holds the command so far, this line included. */
+static bool try_append(struct imap_session *s, const struct reader_item *item)
+{
+	if (s->state == IMAP_STATE_NOT_AUTHENTICATED)
+		return false;
+	/* The command without its final literal announcement. */
+	size_t end = s->cmd.len - 2;
+	while (end > 0 && s->cmd.data[end - 1] != '{')
+		end--;
+	if (end == 0)
+		return false;
+	end--;
+	while (end > 0 && s->cmd.data[end - 1] == ' ')
+		end--;
+	struct buf wire = BUF_INIT;
+	buf_append(&wire, s->cmd.data, end);
+	buf_append_str(&wire, "\r\n");
+	struct imap_command_line cmd;
+	const char *error;
+	bool taken = false;
+	if (imap_parse_command(&s->arena, buf_span(&wire), &parse_limits, &cmd, &error) == 0 &&
+	    span_eq_ci(cmd.name, "APPEND") && cmd.count >= 1) {
+		s->bad_commands = 0;
+		taken = imap_append_begin(s, &cmd, item);
+	}
+	/* The parse tree points into wire; the append keeps copies. */
+	buf_free(&wire);
+	if (taken) {
+		buf_free(&s->cmd);
+		arena_reset(&s->arena);
+	}
+	return taken;
+}
+
 static void handle_line(struct imap_session *s, const struct reader_item *item)
 {
+	if (s->cmd_discard) {
+		/* The rest of a command whose literal we refused. */
+		if (item->has_literal && item->literal_nonsync) {
+			reader_literal_skip(&s->conn.reader);
+			return;
+		}
+		if (item->has_literal)
+			reader_literal_reject(&s->conn.reader);
+		s->cmd_discard = false;
+		return;
+	}
+	if (s->append != NULL) {
+		imap_append_end(s, item->data);
+		if (item->has_literal) {
+			/* MULTIAPPEND's next message: refused with the command. */
+			imap_refuse_literal(s, item->literal_nonsync);
+		}
+		return;
+	}
+	if (s->idle_tag != NULL) {
+		if (item->has_literal) {
+			imap_refuse_literal(s, item->literal_nonsync);
+		}
+		imap_idle_line(s, item->data);
+		return;
+	}
 	if (s->auth_waiting) {
 		if (item->has_literal) {
 			/* A SASL response is one base64 line; this is not one. */
@@ -175,7 +250,8 @@ static void handle_line(struct imap_session *s, const struct reader_item *item)
 	buf_append(&s->cmd, item->data.ptr, item->data.len);
 	buf_append_str(&s->cmd, "\r\n");
 	if (item->has_literal) {
-		handle_literal_announce(s, item);
+		if (!try_append(s, item))
+			handle_literal_announce(s, item);
 		return;
 	}
 	dispatch(s);
@@ -197,7 +273,10 @@ static void imap_ready(struct conn *c)
 			conn_close(c);
 			return;
 		case READER_LITERAL:
-			buf_append(&s->cmd, item.data.ptr, item.data.len);
+			if (s->append != NULL)
+				imap_append_literal(s, item.data);
+			else
+				buf_append(&s->cmd, item.data.ptr, item.data.len);
 			break;
 		case READER_LINE:
 			handle_line(s, &item);
@@ -232,6 +311,16 @@ static void imap_shutdown(struct conn *c)
 static void imap_destroy(struct conn *c)
 {
 	struct imap_session *s = imap_session(c);
+	/* No job is running any more: every conn_queue_work holds a
+	   reference, and destroy comes after the last one is dropped. */
+	imap_job_free(&s->job);
+	imap_append_free(&s->append);
+	imap_notify_remove(imapd_of(s)->notify, s);
+	store_view_close(&s->view);
+	store_user_close(&s->user);
+	free(s->selected);
+	free(s->user_name);
+	free(s->idle_tag);
 	auth_session_destroy(&s->auth);
 	buf_free(&s->cmd);
 	arena_free(&s->arena);

@@ -20,6 +20,11 @@
 #include "imapd/imap_parser.h"
 
 struct store;
+struct store_user;
+struct store_view;
+struct imap_job;
+struct imap_notify;
+struct imap_append;
 
 /* RFC 3501 section 3. */
 enum imap_state {
@@ -32,6 +37,7 @@ enum imap_state {
 /* Process-wide imapd state (server->proto). */
 struct imapd {
 	struct store *store;
+	struct imap_notify *notify; /* sessions by user, for IDLE pushes */
 };
 
 struct imap_session {
@@ -48,6 +54,25 @@ struct imap_session {
 	bool auth_waiting;	/* the next line is a SASL response, not a command */
 	unsigned int auth_failures;
 	unsigned int bad_commands; /* in a row */
+
+	/* Logged in: the user's name, and the store's handle, opened by the
+	   first job that needs it (opening may read the disk). */
+	char *user_name;
+	struct store_user *user;
+	struct imap_job *job;	/* the running store command */
+
+	/* SELECTED state. The view belongs to the running job while there is
+	   one, else to the loop. */
+	struct store_view *view;
+	char *selected;		/* its name (UTF-8) */
+	bool readonly;		/* EXAMINE */
+
+	/* IDLE (RFC 2177): waiting for DONE; changes are pushed at once. */
+	char *idle_tag;
+	bool idle_changed;	/* a notification arrived during a job */
+	struct imap_session *notify_prev, *notify_next; /* same-user list */
+
+	struct imap_append *append; /* APPEND receiving its message */
 };
 
 static inline struct imap_session *imap_session(struct conn *c)
@@ -77,6 +102,17 @@ void imap_login_done(struct imap_session *s, struct span tag, const char *mech);
 /* Answers a failed login after the penalty delay. */
 void imap_login_failed(struct imap_session *s, struct span tag, const char *mech,
 		       const char *user, const char *detail);
+
+/* Refuses the literal just announced and drops the rest of its command. */
+void imap_refuse_literal(struct imap_session *s, bool nonsync);
+
+/* A store change in the selected mailbox (imap_notify.c): pushed at once
+   during IDLE, else left for the next command. */
+void imap_session_changed(struct imap_session *s);
+/* The running job finished (imap_job.c). */
+void imap_session_job_ended(struct imap_session *s);
+/* The line that ends IDLE. */
+void imap_idle_line(struct imap_session *s, struct span line);
 
 /* Continues an AUTHENTICATE exchange with the client's line. */
 void imap_authenticate_continue(struct imap_session *s, struct span line);

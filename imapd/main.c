@@ -3,6 +3,7 @@
 
 #include "common/auth.h"
 #include "common/server.h"
+#include "imapd/imap_notify.h"
 #include "imapd/imap_session.h"
 #include "store/store.h"
 
@@ -21,12 +22,20 @@ static int imap_init(struct server *srv, char **error_r)
 	store_options_from_settings(&opts, &srv->set, "imapd", true);
 	if (store_open(&opts, &imapd.store, error_r) < 0)
 		return -1;
+	imapd.notify = imap_notify_new(srv->loop, imapd.store);
 	srv->proto = &imapd;
 	return 0;
 }
 
+static void imap_stopping(struct server *srv)
+{
+	(void)srv;
+	imap_notify_free(&imapd.notify);
+}
+
 static void imap_deinit(struct server *srv)
 {
+	imap_notify_free(&imapd.notify);
 	store_close(&imapd.store);
 	auth_deinit();
 }
@@ -40,6 +49,7 @@ static const struct service imap_service = {
 	.literals = true,
 	.settings = imap_settings,
 	.init = imap_init,
+	.stopping = imap_stopping,
 	.deinit = imap_deinit,
 };
 

@@ -1,0 +1,477 @@
+/*
+ * FETCH and UID FETCH (RFC 3501 6.4.5).
+ *
+ * Flags, dates, sizes, ENVELOPE and BODYSTRUCTURE come from the index;
+ * body sections are read from the message file, header fields the index
+ * keeps from the index. The job produces the response in steps of about
+ * STEP_OUTPUT bytes: a body larger than that is streamed as the client
+ * reads, so memory stays constant whatever the message size. \Seen is set
+ * implicitly (BODY[...] without PEEK, RFC822, RFC822.TEXT) before the
+ * messages are answered, and those answers carry FLAGS.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/xalloc.h"
+#include "imapd/imap_commands.h"
+#include "imapd/imap_date.h"
+#include "imapd/imap_fetch.h"
+#include "imapd/imap_job.h"
+#include "imapd/imap_mailbox_name.h"
+#include "imapd/imap_sync.h"
+#include "store/store.h"
+
+#define STEP_OUTPUT (256 * 1024)
+#define BATCH 128 /* messages per read transaction */
+
+/* A body item to answer: a BODY[section], or an RFC822 item (which is a
+   section under another name). */
+struct fetch_part {
+	const struct imap_section *sec;
+	const char *name; /* NULL: BODY[spec]<origin> */
+};
+
+struct fetch_state {
+	struct arena arena; /* the parsed request */
+	struct imap_fetch_request req;
+	struct fetch_part *parts;
+	size_t part_count;
+	bool uid_command;
+	uint32_t *uids;
+	size_t count;
+	size_t next;		/* the next message to answer */
+	uint32_t *seen_set;	/* UIDs whose \Seen this command set (sorted) */
+	size_t seen_count;
+	bool expunged;		/* some message had gone */
+	/* A literal being streamed from a file: the rest of its message's
+	   items follow once it is done. */
+	int fd;
+	uint64_t offset, left;
+	size_t resume_section;	/* the next section of that message */
+	uint32_t resume_uid;
+	struct store_msg resume_msg;
+	bool resume_has_seen;
+	struct buf scratch;
+};
+
+static void fetch_state_free(void *p)
+{
+	struct fetch_state *st = p;
+	if (st->fd >= 0)
+		close(st->fd);
+	arena_free(&st->arena);
+	free(st->parts);
+	free(st->uids);
+	free(st->seen_set);
+	buf_free(&st->scratch);
+	free(st);
+}
+
+/* -------------------------------------------------------------- helpers */
+
+static bool in_sorted(const uint32_t *set, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (set[mid] == uid)
+			return true;
+		if (set[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int read_exact(int fd, uint64_t offset, uint8_t *out, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, out + done, len - done, (off_t)(offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Sets \Seen on the messages of [from, to) that lack it, when the request
+   implies it and the mailbox is writable. */
+static void set_seen(struct imap_job *j, struct fetch_state *st, size_t from, size_t to)
+{
+	struct imap_session *s = j->s;
+	if (!st->req.sets_seen || s->readonly)
+		return;
+	struct store_reader *r;
+	char *error = NULL;
+	if (store_reader_begin(s->view, &r, &error) != STORE_OK) {
+		free(error);
+		return;
+	}
+	uint32_t *unseen = xcalloc(to - from, sizeof(*unseen));
+	size_t n = 0;
+	for (size_t i = from; i < to; i++) {
+		struct store_msg m;
+		if (store_reader_get(r, st->uids[i], STORE_FETCH_FLAGS, &m) == STORE_OK &&
+		    (m.flags & STORE_FLAG_SEEN) == 0)
+			unseen[n++] = st->uids[i];
+	}
+	store_reader_end(&r);
+	if (n > 0 && store_view_set_flags(s->view, unseen, n, STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+					  NULL, &error) == STORE_OK) {
+		st->seen_set = xreallocarray(st->seen_set, st->seen_count + n, sizeof(*st->seen_set));
+		memcpy(st->seen_set + st->seen_count, unseen, n * sizeof(*unseen));
+		st->seen_count += n; /* UIDs ascend across batches: stays sorted */
+	}
+	free(error);
+	free(unseen);
+}
+
+/* ---------------------------------------------------------------- items */
+
+static void literal_header(struct buf *out, uint64_t len)
+{
+	buf_printf(out, "{%llu}\r\n", (unsigned long long)len);
+}
+
+/* "BODY[1.HEADER]<0>" as the response names the section. */
+static void section_name(struct buf *out, const struct fetch_part *part, uint64_t start)
+{
+	const struct imap_section *sec = part->sec;
+	if (part->name != NULL) {
+		buf_append_str(out, part->name);
+		return;
+	}
+	buf_append_str(out, "BODY[");
+	buf_append(out, sec->spec.ptr, sec->spec.len);
+	buf_append_byte(out, ']');
+	if (sec->partial)
+		buf_printf(out, "<%llu>", (unsigned long long)start);
+}
+
+/* The bytes of a header-fields section: from the index when it keeps all
+   the fields asked for (top level), else from the file. */
+static int header_fields(struct store_reader *r, int fd, uint32_t uid,
+			 const struct imap_section *sec, const struct imap_section_range *range,
+			 struct buf *out)
+{
+	struct buf block = BUF_INIT;
+	int ret = 0;
+	if (sec->depth == 0 && sec->text == IMAP_SECTION_HEADER_FIELDS) {
+		ret = store_reader_header(r, uid, sec->fields, sec->field_count, &block);
+	} else if (range->size > 16 * 1024 * 1024) {
+		ret = -1;
+	} else {
+		buf_reserve(&block, (size_t)range->size);
+		ret = read_exact(fd, range->offset, block.data, (size_t)range->size);
+		if (ret == 0)
+			block.len = (size_t)range->size;
+	}
+	if (ret == 0)
+		imap_header_filter(buf_span(&block), sec->fields, sec->field_count,
+				   sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, out);
+	buf_free(&block);
+	return ret == 0 ? 0 : -1;
+}
+
+/* Writes one section. Returns 0 when done, 1 when a streamed literal was
+   started (the rest follows in later steps), -1 on a read error. */
+static int write_section(struct imap_job *j, struct fetch_state *st, struct store_reader *r,
+			 int *fd, const struct store_msg *m, const struct fetch_part *part)
+{
+	const struct imap_section *sec = part->sec;
+	struct buf *out = &j->out;
+	struct imap_section_range range;
+	if (imap_section_resolve(m->parts, m->part_count, sec, &range) < 0)
+		range.empty = true;
+	if (!range.empty && *fd < 0 && !(range.filter_fields && sec->depth == 0 &&
+					 sec->text == IMAP_SECTION_HEADER_FIELDS)) {
+		char *error = NULL;
+		*fd = store_view_open_message(j->s->view, m->uid, &error);
+		free(error);
+		if (*fd < 0)
+			return -1;
+	}
+	uint64_t start, len;
+	if (range.empty) {
+		imap_partial_apply(0, sec, &start, &len);
+		section_name(out, part, start);
+		buf_append_str(out, " \"\"");
+		return 0;
+	}
+	if (range.filter_fields) {
+		buf_clear(&st->scratch);
+		if (header_fields(r, *fd, m->uid, sec, &range, &st->scratch) < 0)
+			return -1;
+		imap_partial_apply(st->scratch.len, sec, &start, &len);
+		section_name(out, part, start);
+		buf_append_byte(out, ' ');
+		literal_header(out, len);
+		buf_append(out, st->scratch.data + start, (size_t)len);
+		return 0;
+	}
+	imap_partial_apply(range.size, sec, &start, &len);
+	section_name(out, part, start);
+	buf_append_byte(out, ' ');
+	literal_header(out, len);
+	if (out->len + len <= STEP_OUTPUT) {
+		size_t at = out->len;
+		buf_reserve(out, (size_t)len);
+		if (read_exact(*fd, range.offset + start, out->data + at, (size_t)len) < 0)
+			return -1;
+		out->len += (size_t)len;
+		out->data[out->len] = '\0';
+		return 0;
+	}
+	/* Too big for this step: stream it. The fd is the stream's now. */
+	st->fd = *fd;
+	*fd = -1;
+	st->offset = range.offset + start;
+	st->left = len;
+	return 1;
+}
+
+/* Continues a streamed literal. Returns true when it is complete. */
+static bool stream_more(struct imap_job *j, struct fetch_state *st)
+{
+	struct buf *out = &j->out;
+	while (st->left > 0 && out->len < STEP_OUTPUT) {
+		size_t n = st->left < STEP_OUTPUT ? (size_t)st->left : STEP_OUTPUT;
+		size_t at = out->len;
+		buf_reserve(out, n);
+		if (read_exact(st->fd, st->offset, out->data + at, n) < 0) {
+			/* The file shrank or vanished mid-literal: the literal's
+			   length is already promised; pad so the protocol stays
+			   in step, and end the session afterwards. */
+			memset(out->data + at, ' ', n);
+			j->close_after = true;
+		}
+		out->len += n;
+		out->data[out->len] = '\0';
+		st->offset += n;
+		st->left -= n;
+	}
+	if (st->left > 0)
+		return false;
+	close(st->fd);
+	st->fd = -1;
+	return true;
+}
+
+/* Items that need no file, in a fixed order after UID. */
+static void write_simple_items(struct imap_job *j, struct fetch_state *st, uint32_t seq,
+			       const struct store_msg *m, bool *first)
+{
+	struct buf *out = &j->out;
+	unsigned items = st->req.items;
+#define SEP() (*first ? (void)(*first = false) : (void)buf_append_byte(out, ' '))
+	if (items & IMAP_FETCH_UID) {
+		SEP();
+		buf_printf(out, "UID %u", m->uid);
+	}
+	bool seen_now = in_sorted(st->seen_set, st->seen_count, m->uid);
+	if ((items & IMAP_FETCH_FLAGS) || seen_now) {
+		SEP();
+		buf_append_str(out, "FLAGS ");
+		imap_flags_write(out, j->s->view, seq, m->flags, m->keywords);
+	}
+	if (items & IMAP_FETCH_INTERNALDATE) {
+		SEP();
+		buf_append_str(out, "INTERNALDATE ");
+		imap_datetime_write(out, m->internaldate);
+	}
+	if (items & IMAP_FETCH_RFC822_SIZE) {
+		SEP();
+		buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m->size);
+	}
+	if (items & IMAP_FETCH_ENVELOPE) {
+		SEP();
+		buf_append_str(out, "ENVELOPE ");
+		buf_append(out, m->envelope.ptr, m->envelope.len);
+	}
+	if (items & IMAP_FETCH_BODY) {
+		SEP();
+		buf_append_str(out, "BODY ");
+		buf_append(out, m->body.ptr, m->body.len);
+	}
+	if (items & IMAP_FETCH_BODYSTRUCTURE) {
+		SEP();
+		buf_append_str(out, "BODYSTRUCTURE ");
+		buf_append(out, m->bodystructure.ptr, m->bodystructure.len);
+	}
+#undef SEP
+}
+
+/* Writes the message's sections from `from` on. Returns like
+   write_section (1: a literal is streaming; resume at resume_section). */
+static int write_sections(struct imap_job *j, struct fetch_state *st, struct store_reader *r,
+			  const struct store_msg *m, size_t from, bool first)
+{
+	int fd = -1, ret = 0;
+	for (size_t k = from; k < st->part_count; k++) {
+		if (!first)
+			buf_append_byte(&j->out, ' ');
+		first = false;
+		ret = write_section(j, st, r, &fd, m, &st->parts[k]);
+		if (ret != 0) {
+			st->resume_section = k + 1;
+			break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (ret == 0)
+		buf_append_str(&j->out, ")\r\n");
+	return ret;
+}
+
+static void fetch_work(struct imap_job *j)
+{
+	struct imap_session *s = j->s;
+	struct fetch_state *st = j->state;
+	/* A literal streaming from the last step, then the rest of its
+	   message's items. */
+	if (st->fd >= 0) {
+		if (!stream_more(j, st)) {
+			j->more = true;
+			return;
+		}
+		struct store_reader *r;
+		char *error = NULL;
+		if (store_reader_begin(s->view, &r, &error) != STORE_OK) {
+			free(error);
+			j->close_after = true; /* cannot finish the response */
+			return;
+		}
+		struct store_msg m;
+		int ret = store_reader_get(r, st->resume_uid, STORE_FETCH_FLAGS | STORE_FETCH_STRUCTURE, &m);
+		ret = ret == STORE_OK ? write_sections(j, st, r, &m, st->resume_section, false) : -1;
+		store_reader_end(&r);
+		if (ret < 0) {
+			buf_append_str(&j->out, ")\r\n");
+			st->expunged = true;
+		}
+		if (ret == 1) {
+			j->more = true;
+			return;
+		}
+	}
+	while (st->next < st->count && j->out.len < STEP_OUTPUT) {
+		size_t batch_end = st->next + BATCH < st->count ? st->next + BATCH : st->count;
+		set_seen(j, st, st->next, batch_end);
+		struct store_reader *r;
+		char *error = NULL;
+		if (store_reader_begin(s->view, &r, &error) != STORE_OK) {
+			free(error);
+			imap_job_tagged(j, "NO", "[SERVERBUG] Internal error occurred.");
+			return;
+		}
+		unsigned what = STORE_FETCH_FLAGS;
+		if (st->req.needs_structure || st->part_count > 0)
+			what |= STORE_FETCH_STRUCTURE;
+		int streaming = 0;
+		while (st->next < batch_end && j->out.len < STEP_OUTPUT && streaming == 0) {
+			uint32_t uid = st->uids[st->next++];
+			uint32_t seq = store_view_seq(s->view, uid);
+			struct store_msg m;
+			if (seq == 0 || store_reader_get(r, uid, what, &m) != STORE_OK) {
+				st->expunged = true;
+				continue;
+			}
+			size_t mark = j->out.len;
+			buf_printf(&j->out, "* %u FETCH (", seq);
+			bool first = true;
+			write_simple_items(j, st, seq, &m, &first);
+			streaming = write_sections(j, st, r, &m, 0, first);
+			if (streaming < 0) {
+				/* The file is gone (expunged by another session):
+				   leave this message out. */
+				j->out.len = mark;
+				st->expunged = true;
+				streaming = 0;
+			} else if (streaming == 1) {
+				st->resume_uid = uid;
+			}
+		}
+		store_reader_end(&r);
+		if (streaming == 1) {
+			j->more = true;
+			return;
+		}
+		if (st->next < batch_end)
+			break; /* step full; the batch continues next step */
+	}
+	if (st->next < st->count) {
+		j->more = true;
+		return;
+	}
+	/* Our implicit \Seen changes were reported with the messages. */
+	imap_sync(j, false, st->seen_set, st->seen_count);
+	if (st->expunged)
+		imap_job_tagged(j, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist.");
+	else
+		imap_job_tagged(j, "OK", "Fetch completed.");
+}
+
+/* RFC822, RFC822.HEADER and RFC822.TEXT are sections by other names
+   (RFC 3501 6.4.5); they go first, then BODY[...] in request order. */
+static void plan_parts(struct fetch_state *st)
+{
+	static const struct {
+		unsigned int item;
+		const char *name;
+		enum imap_section_text text;
+	} rfc822[] = {
+		{ IMAP_FETCH_RFC822_HEADER, "RFC822.HEADER", IMAP_SECTION_HEADER },
+		{ IMAP_FETCH_RFC822_TEXT, "RFC822.TEXT", IMAP_SECTION_TEXT },
+		{ IMAP_FETCH_RFC822, "RFC822", IMAP_SECTION_ALL },
+	};
+	st->parts = xcalloc(st->req.section_count + 3, sizeof(*st->parts));
+	for (size_t i = 0; i < sizeof(rfc822) / sizeof(rfc822[0]); i++) {
+		if ((st->req.items & rfc822[i].item) == 0)
+			continue;
+		struct imap_section *sec = arena_alloc(&st->arena, sizeof(*sec));
+		*sec = (struct imap_section){ .text = rfc822[i].text };
+		st->parts[st->part_count++] = (struct fetch_part){ sec, rfc822[i].name };
+	}
+	for (size_t i = 0; i < st->req.section_count; i++)
+		st->parts[st->part_count++] = (struct fetch_part){ &st->req.sections[i], NULL };
+}
+
+void imap_fetch_run(struct imap_session *s, const struct imap_command_line *cmd,
+		    const struct imap_arg *args, size_t count, bool uid)
+{
+	if (count < 2) {
+		imap_tagged(s, cmd->tag, "BAD", "Expected: FETCH set items.");
+		imap_bad_command(s);
+		return;
+	}
+	struct fetch_state *st = xcalloc(1, sizeof(*st));
+	st->fd = -1;
+	arena_init(&st->arena, 1024);
+	buf_init(&st->scratch, 0);
+	st->uid_command = uid;
+	const char *error;
+	if (imap_fetch_parse(&st->arena, args + 1, count - 1, uid, &st->req, &error) < 0) {
+		fetch_state_free(st);
+		imap_tagged(s, cmd->tag, "BAD", "%s", error);
+		imap_bad_command(s);
+		return;
+	}
+	plan_parts(st);
+	if (!imap_msgset_arg(s, cmd, &args[0], uid, &st->uids, &st->count)) {
+		fetch_state_free(st);
+		return;
+	}
+	imap_job_run(s, cmd->tag, fetch_work, st, fetch_state_free);
+}
+
+void cmd_fetch(struct imap_session *s, const struct imap_command_line *cmd)
+{
+	imap_fetch_run(s, cmd, cmd->args, cmd->count, false);
+}
