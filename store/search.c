@@ -159,7 +159,8 @@ static bool contains_folded(struct span haystack, struct span folded_needle)
 		return true;
 	struct buf folded = BUF_INIT;
 	words_fold(haystack, &folded);
-	bool found = memmem(folded.data, folded.len, folded_needle.ptr, folded_needle.len) != NULL;
+	bool found = folded.len > 0 &&
+		     memmem(folded.data, folded.len, folded_needle.ptr, folded_needle.len) != NULL;
 	buf_free(&folded);
 	return found;
 }
