@@ -347,3 +347,29 @@ def test_noop_reports_new_mail(imap):
     assert c.cmd("n NOOP") == ["* 2 EXISTS", "* 2 RECENT", "n OK NOOP completed."]
     assert c.cmd("m NOOP") == ["m OK NOOP completed."]
     c.close()
+
+
+def test_several_idle_sessions_of_one_user(imap):
+    clients = []
+    for i in range(3):
+        c = raw_login(imap)
+        c.cmd("s SELECT INBOX")
+        c.send("i IDLE\r\n")
+        assert c.line() == "+ idling"
+        clients.append(c)
+    # One more session idles on another mailbox and must hear nothing.
+    other = raw_login(imap)
+    other.cmd("s SELECT Trash")
+    other.send("i IDLE\r\n")
+    assert other.line() == "+ idling"
+    deliver(imap, MSG1)
+    for c in clients:
+        assert c.line() == "* 1 EXISTS"
+        assert c.line() in ("* 0 RECENT", "* 1 RECENT")
+    other.send("DONE\r\n")
+    assert other.line() == "i OK Idle completed."
+    for c in clients:
+        c.send("DONE\r\n")
+        assert c.line() == "i OK Idle completed."
+        c.close()
+    other.close()
