@@ -1,6 +1,7 @@
 """Real IMAP clients against petrel-imapd over IMAPS: mbsync (isync) syncing a
-2,000-message account to a local Maildir both ways. The client comes from
-scripts/deps.sh; a missing one fails the test rather than skipping it.
+2,000-message account to a local Maildir both ways, and mutt driven through
+tmux like a person would. Both clients come from scripts/deps.sh; a missing
+one fails the test rather than skipping it.
 
 mbsync runs on a pty so that it prints its progress counters
 ("C: 1/1  B: 7/7  F: +0/0 *0/0 #0/0  N: +0/0 *0/0 #0/0"), which tell what
@@ -14,6 +15,7 @@ import os
 import re
 import select
 import shutil
+import smtplib
 import subprocess
 import time
 
@@ -21,6 +23,7 @@ from conftest import PASSWORD, USER, LineClient, tls_context
 
 MESSAGES = 2000
 BATCH = 100
+WAIT = 20.0
 MAILDIR_FLAGS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen",
                  "T": "\\Deleted"}
 IMAP_FLAGS = {v: k for k, v in MAILDIR_FLAGS.items()}
@@ -374,3 +377,172 @@ def test_mbsync_two_way_sync(make_sandbox, tmp_path):
         sorted(set(before[2]) - set(after[2])), sorted(set(after[2]) - set(before[2])))
     check_agree(sb, local_dir, expected)
 
+
+# ---------------------------------------------------------------- mutt
+
+MUTT_MESSAGES = [
+    (b"From: Ann Example <ann@example.test>\r\n"
+     b"To: demo@example.test\r\n"
+     b"Subject: Penguin census results\r\n"
+     b"Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n"
+     b"Message-ID: <mutt-1@example.test>\r\n"
+     b"\r\n"
+     b"The colony counted 4711 emperor penguins this year.\r\n"),
+    (b"From: Bob <bob@example.test>\r\n"
+     b"To: demo@example.test\r\n"
+     b"Subject: Albatross sighting\r\n"
+     b"Date: Tue, 8 Feb 1994 10:00:00 +0000\r\n"
+     b"Message-ID: <mutt-2@example.test>\r\n"
+     b"MIME-Version: 1.0\r\n"
+     b"Content-Type: multipart/alternative; boundary=\"XX\"\r\n"
+     b"\r\n"
+     b"--XX\r\n"
+     b"Content-Type: text/plain; charset=utf-8\r\n"
+     b"Content-Transfer-Encoding: 8bit\r\n"
+     b"\r\n"
+     b"A wandering albatross flew past the Gr\xc3\xbcnberg lighthouse.\r\n"
+     b"--XX\r\n"
+     b"Content-Type: text/html\r\n"
+     b"\r\n"
+     b"<p>html part</p>\r\n"
+     b"--XX--\r\n"),
+    (b"From: Carol <carol@example.test>\r\n"
+     b"To: demo@example.test\r\n"
+     b"Subject: Puffin photos\r\n"
+     b"Date: Wed, 9 Feb 1994 08:30:00 +0100\r\n"
+     b"Message-ID: <mutt-3@example.test>\r\n"
+     b"\r\n"
+     b"Photos attached next time.\r\n"),
+]
+
+
+class Tmux:
+    """A private tmux server (own TMUX_TMPDIR and HOME) with one session."""
+
+    def __init__(self, home, width=120, height=40):
+        self.env = dict(os.environ, HOME=home, TMUX_TMPDIR=home, TERM="xterm-256color",
+                        LANG="C.UTF-8", LC_ALL="C.UTF-8")
+        self.env.pop("TMUX", None)
+        self.size = (width, height)
+
+    def tmux(self, *args, check=True):
+        out = subprocess.run([require("tmux")] + list(args), env=self.env,
+                             capture_output=True, text=True, timeout=10)
+        if check:
+            assert out.returncode == 0, "tmux %s: %s" % (" ".join(args), out.stderr)
+        return out
+
+    def start(self, command):
+        self.tmux("new-session", "-d", "-s", "t", "-x", str(self.size[0]),
+                  "-y", str(self.size[1]), command)
+
+    def screen(self):
+        out = self.tmux("capture-pane", "-p", "-t", "t", check=False)
+        return out.stdout if out.returncode == 0 else "(no pane: %s)" % out.stderr.strip()
+
+    def alive(self):
+        return self.tmux("has-session", "-t", "t", check=False).returncode == 0
+
+    def keys(self, *keys):
+        self.tmux("send-keys", "-t", "t", *keys)
+
+    def wait_for(self, what, timeout=WAIT):
+        """Polls the screen until it contains every string in what."""
+        what = [what] if isinstance(what, str) else what
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if all(w in screen for w in what):
+                return screen
+            assert time.monotonic() < deadline, "waited %.0fs for %r; screen:\n%s" % (
+                timeout, what, screen)
+            time.sleep(0.2)
+
+    def wait_gone(self, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            assert time.monotonic() < deadline, "still running after %.0fs; screen:\n%s" % (
+                timeout, self.screen())
+            time.sleep(0.2)
+
+    def kill(self):
+        self.tmux("kill-server", check=False)
+
+
+LATE = (b"From: Dave <dave@example.test>\r\n"
+        b"To: demo@example.test\r\n"
+        b"Subject: Late arrival about gannets\r\n"
+        b"Message-ID: <mutt-4@example.test>\r\n"
+        b"\r\n"
+        b"Delivered while mutt was idling.\r\n")
+
+
+def deliver(sb, body):
+    s = smtplib.LMTP("127.0.0.1", sb.ports["lmtp"])
+    s.ehlo("mta.example.test")
+    assert s.sendmail("sender@example.test", [USER], body) == {}
+    s.quit()
+
+
+def write_muttrc(sb, home):
+    path = os.path.join(home, "muttrc")
+    with open(path, "w") as f:
+        f.write('set imap_user = "%s"\n'
+                'set imap_pass = "%s"\n'
+                'set folder = "imaps://127.0.0.1:%d/"\n'
+                'set spoolfile = "+INBOX"\n'
+                'set certificate_file = "%s"\n'
+                'set ssl_starttls = no\n'
+                'set header_cache = ""\n'
+                'set message_cachedir = ""\n'
+                # IDLE, re-entered every second, brings new mail in.
+                'set imap_idle = yes\n'
+                'set timeout = 1\n'
+                'set mail_check = 1\n'
+                'set sort = mailbox-order\n'
+                'set mark_old = no\n'
+                'set move = no\n'
+                'set delete = yes\n'
+                'set quit = ask-yes\n'
+                'set wait_key = no\n'
+                'set sleep_time = 0\n'
+                'set pager_stop\n'
+                % (USER, PASSWORD, sb.ports["imaps"], tls_cert(sb)))
+    return path
+
+
+def test_mutt_reads_flags_deletes_and_quits(make_sandbox, tmp_path):
+    mutt = require("mutt")
+    require("tmux")
+    sb = make_sandbox().start("imapd", "lmtpd")
+    for msg in MUTT_MESSAGES:
+        deliver(sb, msg)
+    home = str(tmp_path / "home")
+    os.makedirs(home)
+    muttrc = write_muttrc(sb, home)
+    tmux = Tmux(home)
+    try:
+        tmux.start("%s -n -F %s" % (mutt, muttrc))
+        tmux.wait_for(["Penguin census results", "Albatross sighting", "Puffin photos",
+                       "Msgs:3 New:3"])
+        # Flag the first message, then open the second one.
+        tmux.keys("1", "Enter", "F")
+        tmux.wait_for("Flag:1")
+        tmux.keys("2", "Enter", "Enter")
+        tmux.wait_for(["Subject: Albatross sighting",
+                       "A wandering albatross flew past the Gr\u00fcnberg lighthouse."])
+        tmux.keys("q")
+        tmux.wait_for("Msgs:3 New:2")
+        # Mail delivered meanwhile shows up while mutt idles.
+        deliver(sb, LATE)
+        tmux.wait_for(["Late arrival about gannets", "Msgs:4 New:3"])
+        tmux.keys("3", "Enter", "d")
+        tmux.wait_for("Del:1")
+        tmux.keys("q")
+        tmux.wait_for("Quit Mutt?")
+        tmux.keys("y")
+        tmux.wait_gone()
+    finally:
+        tmux.kill()
+    flags = server_flags(sb)
+    assert flags == {1: {"\\Flagged"}, 2: {"\\Seen"}, 4: set()}, flags
