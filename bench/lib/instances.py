@@ -188,6 +188,14 @@ def uss_kb(pids):
                _status_kb(pid, "Private_Dirty", "smaps_rollup") for pid in pids)
 
 
+def anon_kb(pids):
+    """Sum of anonymous memory (heap, stacks, private mappings) over pids,
+    in KiB (Anonymous in /proc/PID/smaps_rollup): unlike RSS and USS it
+    leaves out file pages, such as those of a memory-mapped index that the
+    process reads."""
+    return sum(_status_kb(pid, "Anonymous", "smaps_rollup") for pid in pids)
+
+
 def cpu_seconds(pids):
     """CPU time (user + system, all threads) used so far by pids, plus the
     time of their children that have exited and been waited for (cutime,
