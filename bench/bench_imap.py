@@ -1002,6 +1002,8 @@ def main():
                     help="deliveries per server in the IDLE push test (default 200; 0 skips)")
     ap.add_argument("--idle-conns", type=int, default=2000,
                     help="idle connections per phase (default 2000; 0 skips)")
+    ap.add_argument("--skip-commands", action="store_true",
+                    help="skip the commands (run only the IDLE push and idle connection tests)")
     ap.add_argument("--tls", action="store_true",
                     help="run the commands over implicit TLS (:993) instead of plain :143")
     ap.add_argument("--dovecot-imap-model", choices=("default", "hibernate"), default="default",
@@ -1030,7 +1032,7 @@ def main():
     args.build_dir = os.path.abspath(args.build_dir)
     os.makedirs(args.cache_dir, exist_ok=True)
     checks = Checks()
-    res = {"commands": {}}
+    res = {"commands": {}, "load": []}
     corpus_by_n, fills = {}, {}
     t_start = time.monotonic()
     try:
@@ -1040,11 +1042,15 @@ def main():
             log("%d msgs: SEARCH SUBJECT %s (%d hits expected), SEARCH BODY %s (%d)"
                 % (n, corpus["subject_word"], len(corpus["subject_hits"]), corpus["body_word"],
                    len(corpus["body_hits"])))
-            command_phase(args, n, corpus, fill, checks, res)
+            if not args.skip_commands:
+                res["load"].append(("commands %d" % n, os.getloadavg()[0]))
+                command_phase(args, n, corpus, fill, checks, res)
         base = args.sizes[0]
         if args.deliveries:
+            res["load"].append(("push", os.getloadavg()[0]))
             push_phase(args, corpus_by_n[base], fills[base], res)
         if args.idle_conns:
+            res["load"].append(("idle", os.getloadavg()[0]))
             idle_phase(args, fills[base], checks, res)
     except BenchError as e:
         print("bench_imap: %s" % e, file=sys.stderr)
@@ -1056,10 +1062,12 @@ def main():
     base = args.sizes[0]
     notes = [environment()]
     notes += target_notes(args, res, base)
+    notes.append("load average (1 min) when each phase began: %s (the machine's load, "
+                 "which adds noise to every figure; the load average in the first note is read "
+                 "at the end and also counts the idle phase's Dovecot processes)"
+                 % ", ".join("%s %.1f" % kv for kv in res["load"]))
     for n in args.sizes:
-        c = res["commands"][n]
         corpus, fill = corpus_by_n[n], fills[n]
-        cpu = max(srv["client_cpu"] for srv in c["R"].values())
         notes.append(
             "%s msgs: gen_corpus.py seed %d (%.0f bytes/msg on average, median %d), delivered "
             "over LMTP with %d connections to each server (filled %s: Petrel %.0f msgs/s, "
@@ -1069,25 +1077,32 @@ def main():
                fill["path"]))
         if fill.get("stale_note"):
             notes.append(fill["stale_note"])
+        if n not in res["commands"]:
+            continue
+        c = res["commands"][n]
+        cpu = max(srv["client_cpu"] for srv in c["R"].values())
         notes.append(
             "%s msgs: one %s connection per server, both servers up; each command once "
             "unmeasured, then %d measured runs alternating which server goes first, median; "
-            "time from sending the command to the tagged OK, every byte read (the Python client "
-            "was busy %.0f%% of the measured time); server CPU: all threads of petrel-imapd, "
-            "all processes of the Dovecot instance (/proc/*/task/*/schedstat); SEARCH SUBJECT %r (%d of %d decoded "
-            "subjects), SEARCH BODY %r (%d messages), hits checked by Message-ID; FETCH "
-            "answers compared between the servers (sequence number, UID and FLAGS left "
-            "out): %s; response bytes Petrel/Dovecot: %s"
-            % ("{:,}".format(n), "TLS :993" if args.tls else "plain :143", args.repeat, cpu * 100,
-               corpus["subject_word"], len(corpus["subject_hits"]), n, corpus["body_word"],
-               len(corpus["body_hits"]), ", ".join("%s %s" % kv for kv in c["content"].items()),
+            "time from sending the command to the tagged OK, every byte read (the Python "
+            "client was busy %.0f%% of the measured time); server CPU: all threads of "
+            "petrel-imapd, all processes of the Dovecot instance (/proc/*/task/*/schedstat); "
+            "SEARCH SUBJECT %r (%d of %d decoded subjects), SEARCH BODY %r (%d messages), hits "
+            "checked by Message-ID; FETCH answers compared between the servers (sequence "
+            "number, UID and FLAGS left out): %s; response bytes Petrel/Dovecot: %s"
+            % ("{:,}".format(n), "TLS :993" if args.tls else "plain :143", args.repeat,
+               cpu * 100, corpus["subject_word"], len(corpus["subject_hits"]), n,
+               corpus["body_word"], len(corpus["body_hits"]),
+               ", ".join("%s %s" % kv for kv in c["content"].items()),
                ", ".join("%s %d/%d" % (key, c["R"]["Petrel"]["bytes_" + key],
                                        c["R"]["Dovecot"]["bytes_" + key])
                          for key in ("fetch_struct", "fetch_headers", "fetch_partial"))))
-    notes.append(
-        "first SELECT/FETCH after delivery: the mailbox as LMTP left it; Dovecot moves new/ to "
-        "cur/ and indexes on the first SELECT and fills dovecot.index.cache on the first FETCH "
-        "(no FTS plugin), Petrel parsed each message at delivery; page cache warm (just copied)")
+    if res["commands"]:
+        notes.append(
+            "first SELECT/FETCH after delivery: the mailbox as LMTP left it; Dovecot moves new/ "
+            "to cur/ and indexes on the first SELECT and fills dovecot.index.cache on the first "
+            "FETCH (no FTS plugin), Petrel parsed each message at delivery; page cache warm "
+            "(just copied)")
     if "push" in res:
         P, D = res["push"]["Petrel"], res["push"]["Dovecot"]
         notes.append(
@@ -1095,7 +1110,7 @@ def main():
             "LMTP connection each (messages of the %s-message mailbox's corpus under %d bytes), "
             "a plain :143 session in IDLE on INBOX; latency = arrival of \"* n EXISTS\" minus "
             "arrival of the final 250, both read by one select() loop, counted as 0 when EXISTS "
-            "came first (Petrel %d times, Dovecot %d); from the end of DATA instead: p50 Petrel "
+            "came first (Petrel: %d of them, Dovecot: %d); from the end of DATA instead: p50 Petrel "
             "%.2f ms, Dovecot %.1f ms"
             % (P["count"], "{:,}".format(base), PUSH_MAX_SIZE, P["early"], D["early"],
                P["sent_p50"], D["sent_p50"]))
