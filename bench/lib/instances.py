@@ -188,6 +188,14 @@ def uss_kb(pids):
                _status_kb(pid, "Private_Dirty", "smaps_rollup") for pid in pids)
 
 
+def anon_kb(pids):
+    """Sum of anonymous memory (heap, stacks, private mappings) over pids,
+    in KiB (Anonymous in /proc/PID/smaps_rollup): unlike RSS and USS it
+    leaves out file pages, such as those of a memory-mapped index that the
+    process reads."""
+    return sum(_status_kb(pid, "Anonymous", "smaps_rollup") for pid in pids)
+
+
 def cpu_seconds(pids):
     """CPU time (user + system, all threads) used so far by pids, plus the
     time of their children that have exited and been waited for (cutime,
@@ -205,6 +213,27 @@ def cpu_seconds(pids):
         fields = data[data.rindex(")") + 2:].split()
         total += sum(int(x) for x in fields[11:15])
     return total / tick
+
+
+def cpu_ns(pids):
+    """CPU time (ns) used so far by every thread of pids, from
+    /proc/PID/task/TID/schedstat: nanosecond resolution, where cpu_seconds()
+    counts clock ticks (10 ms), too coarse for one IMAP command. Threads
+    that have exited are not counted, so compare two calls on a process
+    tree whose threads live throughout."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
 
 
 def _raise_nofile(limit=None):
@@ -325,6 +354,17 @@ def set_ini_options(path, overrides):
         f.write("\n".join(lines) + "\n")
 
 
+def _ini_value(path, section, key):
+    """A value from an INI file such as petrel.conf, or None."""
+    import configparser
+    cp = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        cp.read(path)
+        return cp.get(section, key)
+    except (configparser.Error, OSError):
+        return None
+
+
 class PetrelInstance:
     """A Petrel sandbox (`petrelctl sandbox create`) in a fresh temp dir,
     with petrel-imapd, petrel-pop3d and petrel-lmtpd started in the
@@ -334,7 +374,10 @@ class PetrelInstance:
     max_clients raises the per-IP and per-user connection limits, since a
     benchmark connects many times from 127.0.0.1 as the same user.
     overrides: {(section, key): value} set in petrel.conf before any daemon
-    starts (a key already in the sandbox config is replaced)."""
+    starts (a key already in the sandbox config is replaced).
+    populate: called as populate(instance) after the sandbox is made and
+    before any daemon starts, e.g. to copy a prepared data_dir in
+    (attribute `data_dir`)."""
 
     DAEMONS = (("imap", "imapd/petrel-imapd"), ("pop3", "pop3d/petrel-pop3d"),
                ("lmtp", "lmtpd/petrel-lmtpd"))
@@ -342,7 +385,7 @@ class PetrelInstance:
     name = "Petrel"
 
     def __init__(self, build_dir, base_port=None, max_clients=2000, services=None,
-                 overrides=None):
+                 overrides=None, populate=None):
         self.build_dir = os.path.abspath(build_dir)
         self.base_port = base_port if base_port is not None else free_base_port()
         self.ports = ports_for(self.base_port)
@@ -363,6 +406,10 @@ class PetrelInstance:
             self._create(ctl, max_clients)
             if overrides:
                 set_ini_options(self.conf, overrides)
+            self.data_dir = _ini_value(self.conf, "server", "data_dir") or \
+                os.path.join(self.sandbox, "data")
+            if populate is not None:
+                populate(self)
             for service, rel in self.DAEMONS:
                 if wanted is not None and service not in wanted:
                     self.skipped[service] = "not requested"
@@ -426,8 +473,10 @@ class PetrelInstance:
             os.path.join(self.dir, "%s.stderr" % os.path.basename(b)), lines))
             for s, b in self.DAEMONS if s in self.procs)
 
-    def stop(self):
-        """SIGTERM every daemon, SIGKILL after STOP_TIMEOUT, remove the temp dir."""
+    def stop(self, remove=True):
+        """SIGTERM every daemon, SIGKILL after STOP_TIMEOUT, remove the temp dir
+        (with remove=False the files stay, e.g. to copy the data_dir after a
+        clean shutdown; a later stop() removes them)."""
         pids = self.pids()
         if pids:
             killed = _terminate(pids, STOP_TIMEOUT)
@@ -436,7 +485,7 @@ class PetrelInstance:
         for proc in self.procs.values():
             _reap(proc)
         self.procs = {}
-        if self.dir is not None:
+        if self.dir is not None and remove:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
@@ -572,13 +621,17 @@ class DovecotInstance:
     protocols: the services started (any of "imap", "pop3", "lmtp"); only
     their ports are waited for.
     extra_conf: appended to dovecot.conf (a setting given again there
-    replaces the one above it)."""
+    replaces the one above it).
+    populate: called as populate(instance) after the configuration and the
+    empty Maildir are made and before Dovecot starts, e.g. to copy a
+    prepared Maildir in (attribute `maildir`; files must belong to the
+    dovecot account)."""
 
     name = "Dovecot"
 
     def __init__(self, base_port=None, imap_model="default", login_model="security",
                  max_clients=2000, login_min_avail=4, protocols=("imap", "pop3", "lmtp"),
-                 extra_conf=""):
+                 extra_conf="", populate=None):
         if imap_model not in ("default", "hibernate"):
             raise ValueError("imap_model must be 'default' or 'hibernate'")
         if login_model not in ("security", "performance"):
@@ -608,6 +661,8 @@ class DovecotInstance:
         try:
             self._prepare(max_clients, login_min_avail)
             self._check_config()
+            if populate is not None:
+                populate(self)
             self._start()
         except BaseException:
             self.stop()
@@ -638,7 +693,7 @@ class DovecotInstance:
 
         # The user's home and an empty Maildir, as a Petrel sandbox user has.
         home = os.path.join(d, "home")
-        maildir = os.path.join(home, DEMO_USER, "Maildir")
+        maildir = self.maildir = os.path.join(home, DEMO_USER, "Maildir")
         for sub in ("cur", "new", "tmp"):
             os.makedirs(os.path.join(maildir, sub), 0o700)
         for root, dirs, _ in os.walk(home):
@@ -747,9 +802,10 @@ class DovecotInstance:
     def log_tail(self, lines=40):
         return _tail(self.log_path, lines)
 
-    def stop(self):
+    def stop(self, remove=True):
         """SIGTERM to the master (which stops its children), bounded wait,
-        SIGKILL for anything of this instance still alive, remove the temp dir."""
+        SIGKILL for anything of this instance still alive, remove the temp dir
+        (with remove=False the files stay; a later stop() removes them)."""
         if self.proc is not None:
             pids = descendants([self.proc.pid]) if self.proc.poll() is None else []
             if pids:
@@ -762,7 +818,7 @@ class DovecotInstance:
                     log("dovecot: SIGKILL needed for pids %s" % killed)
             _reap(self.proc)
             self.proc = None
-        if self.dir is not None:
+        if self.dir is not None and remove:
             stray = self._stray_pids()
             if stray:
                 log("dovecot: killing leftover processes %s" % stray)
