@@ -1064,8 +1064,9 @@ def main():
     notes += target_notes(args, res, base)
     notes.append("load average (1 min) when each phase began: %s (the machine's load, "
                  "which adds noise to every figure; the load average in the first note is read "
-                 "at the end and also counts the idle phase's Dovecot processes)"
-                 % ", ".join("%s %.1f" % kv for kv in res["load"]))
+                 "at the end%s)" % (", ".join("%s %.1f" % kv for kv in res["load"]),
+                                    ", so it also counts the idle phase's Dovecot processes"
+                                    if "idle" in res else ""))
     for n in args.sizes:
         corpus, fill = corpus_by_n[n], fills[n]
         notes.append(
