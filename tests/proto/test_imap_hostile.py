@@ -412,6 +412,34 @@ def test_invalid_modified_utf7(imap, transport):
     assert_alive(imap, transport, c)
 
 
+def test_empty_mailbox_names(imap, transport):
+    """"" is a valid astring: a clean NO everywhere, and LIST's special
+    meaning (RFC 3501 6.3.8). It used to pass NULL to memchr, which the
+    sanitizer build aborts on - with every client's first LIST."""
+    c = selected(imap, transport, count=1)
+    cannot = "NO [CANNOT] Invalid mailbox name."
+    expect_replies(c, [
+        ('CREATE ""', cannot),
+        ("CREATE {0+}\r\n", cannot),
+        ('DELETE ""', cannot),
+        ('RENAME "" Other', cannot),
+        ('RENAME INBOX ""', cannot),
+        ('STATUS "" (MESSAGES)', cannot),
+        ('SUBSCRIBE ""', cannot),
+        ('UNSUBSCRIBE ""', cannot),
+        ('APPEND "" {1+}\r\nx', cannot),
+        ('COPY 1 ""', cannot),
+    ])
+    assert c.cmd('a LIST "" ""') == ['* LIST (\\Noselect) "/" ""', "a OK List completed."]
+    assert len(c.cmd('b LIST "" "*"')) == 7
+    assert c.cmd('c LIST "" "INBOX"') == ['* LIST (\\HasNoChildren) "/" "INBOX"', "c OK List completed."]
+    # A failed SELECT leaves the selected state (RFC 3501 6.3.1).
+    assert c.cmd('d SELECT ""') == ["d " + cannot]
+    assert c.cmd("e FETCH 1 UID") == ["e BAD No mailbox selected."]
+    assert c.cmd('f EXAMINE ""') == ["f " + cannot]
+    assert_alive(imap, transport, c)
+
+
 def test_eight_bit_bytes_in_atoms(imap, transport):
     c = selected(imap, transport, count=1)
     eight_bit = "BAD 8-bit characters are allowed only in strings"
