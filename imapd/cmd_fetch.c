@@ -139,8 +139,10 @@ static void literal_header(struct buf *out, uint64_t len)
 	buf_printf(out, "{%llu}\r\n", (unsigned long long)len);
 }
 
-/* "BODY[1.HEADER]<0>" as the response names the section. */
-static void section_name(struct buf *out, const struct fetch_part *part, uint64_t start)
+/* "BODY[1.HEADER]<0>" as the response names the section: a partial by
+   the origin the client asked for, also when that lies beyond the end
+   (RFC 3501 7.4.2; the client matches the answer to its request). */
+static void section_name(struct buf *out, const struct fetch_part *part)
 {
 	const struct imap_section *sec = part->sec;
 	if (part->name != NULL) {
@@ -151,7 +153,7 @@ static void section_name(struct buf *out, const struct fetch_part *part, uint64_
 	buf_append(out, sec->spec.ptr, sec->spec.len);
 	buf_append_byte(out, ']');
 	if (sec->partial)
-		buf_printf(out, "<%llu>", (unsigned long long)start);
+		buf_printf(out, "<%llu>", (unsigned long long)sec->origin);
 }
 
 /* The bytes of a header-fields section: from the index when it keeps all
@@ -199,8 +201,7 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 	}
 	uint64_t start, len;
 	if (range.empty) {
-		imap_partial_apply(0, sec, &start, &len);
-		section_name(out, part, start);
+		section_name(out, part);
 		buf_append_str(out, " \"\"");
 		return 0;
 	}
@@ -209,14 +210,14 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		if (header_fields(r, *fd, m->uid, sec, &range, &st->scratch) < 0)
 			return -1;
 		imap_partial_apply(st->scratch.len, sec, &start, &len);
-		section_name(out, part, start);
+		section_name(out, part);
 		buf_append_byte(out, ' ');
 		literal_header(out, len);
 		buf_append(out, st->scratch.data + start, (size_t)len);
 		return 0;
 	}
 	imap_partial_apply(range.size, sec, &start, &len);
-	section_name(out, part, start);
+	section_name(out, part);
 	buf_append_byte(out, ' ');
 	literal_header(out, len);
 	if (out->len + len <= STEP_OUTPUT) {

@@ -847,6 +847,12 @@ def test_fetch_response_forms(imap, transport):
         b"* 1 FETCH (BODY[]<0> {10}\r\n" + m1[:10] +
         b" BODY[]<5> {10}\r\n" + m1[5:15] +
         b" BODY[]<%d> {3}\r\n" % (len(m1) - 3) + m1[-3:] + b")\r\nc OK Fetch completed.\r\n")
+    # Also when the origin lies beyond the end of the section (the text is
+    # then empty), or the section does not exist at all.
+    assert raw_cmd(c, "c2 FETCH 1 (BODY.PEEK[]<1000.10> BODY.PEEK[HEADER.FIELDS (Subject)]<500.5> "
+                   "BODY.PEEK[TEXT]<20.1> BODY.PEEK[3]<5.10>)") == (
+        b'* 1 FETCH (BODY[]<1000> {0}\r\n BODY[HEADER.FIELDS (SUBJECT)]<500> {0}\r\n'
+        b' BODY[TEXT]<20> {0}\r\n BODY[3]<5> "")\r\nc2 OK Fetch completed.\r\n')
     header, text = m2.split(b"\r\n\r\n", 1)
     assert raw_cmd(c, "d FETCH 2 (BODY.PEEK[HEADER] BODY.PEEK[TEXT]<4.6> BODY.PEEK[HEADER.FIELDS (subject to)])") == (
         b"* 2 FETCH (BODY[HEADER] {%d}\r\n" % (len(header) + 4) + header + b"\r\n\r\n" +
