@@ -100,6 +100,16 @@ static int read_exact(int fd, uint64_t offset, uint8_t *out, size_t len)
 	return 0;
 }
 
+/* IMAP literals cannot carry NUL (RFC 3501 4.3, CHAR8 = %x01-ff), but a
+   stored message may hold some (APPEND and LMTP take them): they go out
+   as 0x80, as Dovecot sends them, which keeps every size and offset. */
+static void replace_nuls(uint8_t *p, size_t n)
+{
+	uint8_t *end = p + n;
+	while (p < end && (p = memchr(p, '\0', (size_t)(end - p))) != NULL)
+		*p++ = 0x80;
+}
+
 /* Sets \Seen on the messages of [from, to) that lack it, when the request
    implies it and the mailbox is writable. */
 static void set_seen(struct imap_job *j, struct fetch_state *st, size_t from, size_t to)
@@ -213,7 +223,9 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		section_name(out, part);
 		buf_append_byte(out, ' ');
 		literal_header(out, len);
+		size_t at = out->len;
 		buf_append(out, st->scratch.data + start, (size_t)len);
+		replace_nuls(out->data + at, (size_t)len);
 		return 0;
 	}
 	imap_partial_apply(range.size, sec, &start, &len);
@@ -225,6 +237,7 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		buf_reserve(out, (size_t)len);
 		if (read_exact(*fd, range.offset + start, out->data + at, (size_t)len) < 0)
 			return -1;
+		replace_nuls(out->data + at, (size_t)len);
 		out->len += (size_t)len;
 		out->data[out->len] = '\0';
 		return 0;
@@ -252,6 +265,7 @@ static bool stream_more(struct imap_job *j, struct fetch_state *st)
 			memset(out->data + at, ' ', n);
 			j->close_after = true;
 		}
+		replace_nuls(out->data + at, n);
 		out->len += n;
 		out->data[out->len] = '\0';
 		st->offset += n;

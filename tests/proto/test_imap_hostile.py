@@ -480,6 +480,25 @@ def test_nul_in_literals(imap, transport):
         (b"FETCH 1 {5+}\r\nFLAGS", "BAD Invalid FETCH item"),
         (b'SEARCH SUBJECT "a\x00b"', "BAD NUL in quoted string"),
     ])
+    # A message with NULs is taken (as Dovecot does), but IMAP literals
+    # cannot carry NUL (RFC 3501 4.3, CHAR8): FETCH sends 0x80 instead,
+    # which keeps every size and offset - streamed bodies and header
+    # fields included.
+    small = b"Subject: nul\x00here\r\nX-Nul: a\x00b\r\n\r\nbody \x00\x00 end\r\n"
+    large = b"Subject: large\r\n\r\n" + b"0123456789\x00abcdefghijklmnopqrstuvwxyz\r\n" * 20000
+    assert append(c, small) == 2
+    assert append(c, large) == 3
+    clean = small.replace(b"\x00", b"\x80")
+    assert raw_cmd(c, "n FETCH 2 (RFC822.SIZE BODY.PEEK[] BODY.PEEK[TEXT]<5.2> "
+                   "BODY.PEEK[HEADER.FIELDS (X-Nul)] BODY.PEEK[HEADER.FIELDS (Subject)])") == (
+        b"* 2 FETCH (RFC822.SIZE %d BODY[] {%d}\r\n" % (len(small), len(small)) + clean +
+        b" BODY[TEXT]<5> {2}\r\n\x80\x80 BODY[HEADER.FIELDS (X-NUL)] {14}\r\nX-Nul: a\x80b\r\n\r\n"
+        b" BODY[HEADER.FIELDS (SUBJECT)] {21}\r\nSubject: nul\x80here\r\n\r\n"
+        b")\r\nn OK Fetch completed.\r\n")
+    assert raw_cmd(c, "o FETCH 3 BODY.PEEK[]") == (
+        b"* 3 FETCH (BODY[] {%d}\r\n" % len(large) + large.replace(b"\x00", b"\x80") +
+        b")\r\no OK Fetch completed.\r\n")
+    assert c.cmd("p SEARCH BODY abcdefghij") == ["* SEARCH 3", "p OK Search completed."]
     assert_alive(imap, transport, c)
 
 
