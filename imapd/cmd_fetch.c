@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/xalloc.h"
@@ -208,6 +209,12 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		free(error);
 		if (*fd < 0)
 			return -1;
+		/* Shorter than the index says (damaged behind our back):
+		   answer like a vanished message, before a literal length is
+		   promised. */
+		struct stat sb;
+		if (fstat(*fd, &sb) < 0 || (uint64_t)sb.st_size < m->size)
+			return -1;
 	}
 	uint64_t start, len;
 	if (range.empty) {
@@ -356,11 +363,21 @@ static void fetch_work(struct imap_job *j)
 			j->more = true;
 			return;
 		}
+		if (j->close_after) {
+			/* The file shrank or went while its literal was being
+			   sent: the literal is complete but not the message. End
+			   the session, saying why (RFC 3501 3.4: never close
+			   without BYE) - not "OK". */
+			buf_append_str(&j->out, ")\r\n* BYE Message file changed while it was being sent.\r\n");
+			return;
+		}
 		struct store_reader *r;
 		char *error = NULL;
 		if (store_reader_begin(s->view, &r, &error) != STORE_OK) {
 			free(error);
-			j->close_after = true; /* cannot finish the response */
+			/* Cannot finish the response. */
+			buf_append_str(&j->out, ")\r\n* BYE [SERVERBUG] Internal error occurred.\r\n");
+			j->close_after = true;
 			return;
 		}
 		struct store_msg m;

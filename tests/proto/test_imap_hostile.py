@@ -718,6 +718,43 @@ def test_fetch_message_file_removed_behind_the_server(imap, transport):
     assert noop(other) == []
 
 
+def big_message(mb):
+    return b"Subject: big\r\n\r\n" + b"".join(b"%07d %s\r\n" % (i, b"x" * 90)
+                                             for i in range(mb * 1024 * 1024 // 100))
+
+
+def test_fetch_message_file_truncated(imap, transport):
+    """A file shorter than the index says: before the FETCH, the message is
+    left out like a removed one; while its literal is being sent, the
+    literal is completed with spaces (its length is promised) and the
+    session ends - with BYE, never silently and never with OK."""
+    c = selected(imap, transport, count=1)
+    big = big_message(12)
+    append(c, big)  # its answer brings "* 2 EXISTS"
+    path = message_file(imap, 2)
+    os.truncate(path, 1000)
+    assert raw_cmd(c, "a FETCH 1:2 (UID BODY.PEEK[])") == (
+        b"* 1 FETCH (UID 1 BODY[] {%d}\r\n" % len(message(1)) + message(1) + b")\r\n"
+        b"a NO [EXPUNGEISSUED] Some of the requested messages no longer exist.\r\n")
+    assert c.cmd("b FETCH 2 (UID RFC822.SIZE)") == ["* 2 FETCH (UID 2 RFC822.SIZE %d)" % len(big),
+                                                    "b OK Fetch completed."]
+    with open(path, "wb") as f:
+        f.write(big)
+    # Shrinks while the client is slow to read.
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    c.send("c FETCH 2 BODY.PEEK[]\r\n")
+    time.sleep(0.5)
+    os.truncate(path, 0)
+    c.sock.settimeout(30)
+    head = raw_line(c)
+    assert head == b"* 2 FETCH (BODY[] {%d}\r\n" % len(big)
+    literal = raw_exact(c, len(big))
+    sent = len(literal.rstrip(b" "))
+    assert 0 < sent < len(big) and literal[:sent] == big[:sent]
+    assert c.expect_closed() == ")\r\n* BYE Message file changed while it was being sent.\r\n"
+    assert_alive(imap, transport)
+
+
 def test_idle_followed_by_garbage(imap, transport):
     c = selected(imap, transport)
     for garbage in (b"x NOOP", b"DONE extra", b"DONEDONE", b"\xff\xfe\x00garbage", b"",
@@ -750,7 +787,7 @@ def test_client_that_never_reads_a_20mb_fetch(imap, transport):
     """One client asks for a 20 MB body and reads nothing: the server
     streams it as the socket drains, so its memory stays bounded, and
     everyone else (fetching the same message) is served meanwhile."""
-    big = b"Subject: big\r\n\r\n" + b"".join(b"%07d %s\r\n" % (i, b"x" * 90) for i in range(210000))
+    big = big_message(20)
     c = connect(imap, transport)
     append(c, big)
     stalled = connect(imap, transport)
