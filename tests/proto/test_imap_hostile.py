@@ -1056,6 +1056,39 @@ def test_several_sessions_stay_consistent(imap, transport):
         "h OK Fetch completed."]
 
 
+def test_status_on_the_selected_mailbox(imap, transport):
+    """RFC 3501 6.3.10 advises against it, but clients do it: STATUS of the
+    selected mailbox must agree with what the session was told - its
+    EXISTS first, and \\Recent as this session sees it (it holds them)."""
+    c = selected(imap, transport)
+    uv = uidvalidity(c)
+    assert c.cmd("a STORE 1 +FLAGS.SILENT (\\Seen)") == ["a OK Store completed."]
+    assert raw_cmd(c, "b STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN)") == (
+        b'* STATUS "INBOX" (MESSAGES 3 RECENT 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 2)\r\n'
+        b"b OK Status completed.\r\n" % uv)
+    o = connect(imap, transport)
+    assert raw_cmd(o, "c STATUS INBOX (MESSAGES RECENT)") == (
+        b'* STATUS "INBOX" (MESSAGES 3 RECENT 0)\r\nc OK Status completed.\r\n')
+    append(o, message(4))
+    assert raw_cmd(c, "d STATUS inbox (MESSAGES RECENT UIDNEXT)") == (
+        b'* 4 EXISTS\r\n* 4 RECENT\r\n* STATUS "INBOX" (MESSAGES 4 RECENT 4 UIDNEXT 5)\r\n'
+        b"d OK Status completed.\r\n")
+    assert o.cmd("e SELECT INBOX")[-1] == "e OK [READ-WRITE] Select completed."
+    assert o.cmd("f STORE 2 +FLAGS.SILENT (\\Deleted)") == ["f OK Store completed."]
+    assert o.cmd("g EXPUNGE") == ["* 2 EXPUNGE", "g OK Expunge completed."]
+    assert raw_cmd(c, "h STATUS INBOX (MESSAGES RECENT UNSEEN)") == (
+        b'* 2 EXPUNGE\r\n* STATUS "INBOX" (MESSAGES 3 RECENT 3 UNSEEN 2)\r\n'
+        b"h OK Status completed.\r\n")
+    # Read-only: nothing is \\Recent for this session, as EXAMINE said.
+    lines = o.cmd("i EXAMINE INBOX")
+    assert "* 0 RECENT" in lines
+    assert o.cmd("j STATUS INBOX (MESSAGES RECENT)") == ['* STATUS "INBOX" (MESSAGES 3 RECENT 0)',
+                                                          "j OK Status completed."]
+    # Another mailbox is unaffected by the selection.
+    assert c.cmd("k STATUS Trash (MESSAGES RECENT)") == ['* STATUS "Trash" (MESSAGES 0 RECENT 0)',
+                                                         "k OK Status completed."]
+
+
 def test_uid_fetch_beyond_the_last_uid(imap, transport):
     """RFC 3501 6.4.8: "n:*" always includes the last message, even when n
     is higher than any UID."""
