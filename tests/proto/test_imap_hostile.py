@@ -292,6 +292,32 @@ def test_huge_inputs_with_raised_line_limit(make_sandbox, transport):
     assert_alive(sb, transport, c)
 
 
+def test_command_with_thousands_of_literals(imap, transport):
+    """Each literal of a command is a line of its own. They used to be
+    parsed again from the start at every one (to see whether the command
+    was an APPEND): quadratic, on the event loop - 9,000 literals held
+    every client up for many seconds. Now the whole command is cheap."""
+    c = selected(imap, transport)
+    c.sock.settimeout(60)
+    other = connect(imap, transport)
+    assert other.cmd("o SELECT INBOX")[-1] == "o OK [READ-WRITE] Select completed."
+    t0 = time.monotonic()
+    c.send("a SEARCH " + "TEXT {1+}\r\nq " * 4500 + "ALL\r\n")
+    assert c.lines_until("a ") == ["* SEARCH", "a OK Search completed."]
+    # Near the command size limit (and past the argument limit).
+    c.send("b SEARCH " + "TEXT {1+}\r\nq " * 9000 + "ALL\r\n")
+    time.sleep(0.2)
+    t1 = time.monotonic()
+    noop(other)
+    waited = time.monotonic() - t1
+    assert c.lines_until("b ") == ["b BAD Too many arguments"]
+    assert time.monotonic() - t0 < 3 and waited < 2, (waited, time.monotonic() - t0)
+    # APPEND still streams, also with its mailbox name as a literal.
+    c.send(b"c APPEND {5+}\r\nINBOX {%d+}\r\n" % len(message(4)) + message(4) + b"\r\n")
+    assert c.lines_until("c ")[-1].endswith(" 4] Append completed.")
+    assert_alive(imap, transport, c)
+
+
 def test_sequence_set_extremes(imap, transport):
     c = selected(imap, transport)
     bad_set, bad_seq = "BAD Invalid message set.", "BAD Invalid message sequence number."
