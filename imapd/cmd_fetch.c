@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/xalloc.h"
@@ -100,6 +101,16 @@ static int read_exact(int fd, uint64_t offset, uint8_t *out, size_t len)
 	return 0;
 }
 
+/* IMAP literals cannot carry NUL (RFC 3501 4.3, CHAR8 = %x01-ff), but a
+   stored message may hold some (APPEND and LMTP take them): they go out
+   as 0x80, as Dovecot sends them, which keeps every size and offset. */
+static void replace_nuls(uint8_t *p, size_t n)
+{
+	uint8_t *end = p + n;
+	while (p < end && (p = memchr(p, '\0', (size_t)(end - p))) != NULL)
+		*p++ = 0x80;
+}
+
 /* Sets \Seen on the messages of [from, to) that lack it, when the request
    implies it and the mailbox is writable. */
 static void set_seen(struct imap_job *j, struct fetch_state *st, size_t from, size_t to)
@@ -139,8 +150,10 @@ static void literal_header(struct buf *out, uint64_t len)
 	buf_printf(out, "{%llu}\r\n", (unsigned long long)len);
 }
 
-/* "BODY[1.HEADER]<0>" as the response names the section. */
-static void section_name(struct buf *out, const struct fetch_part *part, uint64_t start)
+/* "BODY[1.HEADER]<0>" as the response names the section: a partial by
+   the origin the client asked for, also when that lies beyond the end
+   (RFC 3501 7.4.2; the client matches the answer to its request). */
+static void section_name(struct buf *out, const struct fetch_part *part)
 {
 	const struct imap_section *sec = part->sec;
 	if (part->name != NULL) {
@@ -151,7 +164,7 @@ static void section_name(struct buf *out, const struct fetch_part *part, uint64_
 	buf_append(out, sec->spec.ptr, sec->spec.len);
 	buf_append_byte(out, ']');
 	if (sec->partial)
-		buf_printf(out, "<%llu>", (unsigned long long)start);
+		buf_printf(out, "<%llu>", (unsigned long long)sec->origin);
 }
 
 /* The bytes of a header-fields section: from the index when it keeps all
@@ -196,11 +209,16 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		free(error);
 		if (*fd < 0)
 			return -1;
+		/* Shorter than the index says (damaged behind our back):
+		   answer like a vanished message, before a literal length is
+		   promised. */
+		struct stat sb;
+		if (fstat(*fd, &sb) < 0 || (uint64_t)sb.st_size < m->size)
+			return -1;
 	}
 	uint64_t start, len;
 	if (range.empty) {
-		imap_partial_apply(0, sec, &start, &len);
-		section_name(out, part, start);
+		section_name(out, part);
 		buf_append_str(out, " \"\"");
 		return 0;
 	}
@@ -209,14 +227,16 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		if (header_fields(r, *fd, m->uid, sec, &range, &st->scratch) < 0)
 			return -1;
 		imap_partial_apply(st->scratch.len, sec, &start, &len);
-		section_name(out, part, start);
+		section_name(out, part);
 		buf_append_byte(out, ' ');
 		literal_header(out, len);
+		size_t at = out->len;
 		buf_append(out, st->scratch.data + start, (size_t)len);
+		replace_nuls(out->data + at, (size_t)len);
 		return 0;
 	}
 	imap_partial_apply(range.size, sec, &start, &len);
-	section_name(out, part, start);
+	section_name(out, part);
 	buf_append_byte(out, ' ');
 	literal_header(out, len);
 	if (out->len + len <= STEP_OUTPUT) {
@@ -224,6 +244,7 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		buf_reserve(out, (size_t)len);
 		if (read_exact(*fd, range.offset + start, out->data + at, (size_t)len) < 0)
 			return -1;
+		replace_nuls(out->data + at, (size_t)len);
 		out->len += (size_t)len;
 		out->data[out->len] = '\0';
 		return 0;
@@ -251,6 +272,7 @@ static bool stream_more(struct imap_job *j, struct fetch_state *st)
 			memset(out->data + at, ' ', n);
 			j->close_after = true;
 		}
+		replace_nuls(out->data + at, n);
 		out->len += n;
 		out->data[out->len] = '\0';
 		st->offset += n;
@@ -341,11 +363,21 @@ static void fetch_work(struct imap_job *j)
 			j->more = true;
 			return;
 		}
+		if (j->close_after) {
+			/* The file shrank or went while its literal was being
+			   sent: the literal is complete but not the message. End
+			   the session, saying why (RFC 3501 3.4: never close
+			   without BYE) - not "OK". */
+			buf_append_str(&j->out, ")\r\n* BYE Message file changed while it was being sent.\r\n");
+			return;
+		}
 		struct store_reader *r;
 		char *error = NULL;
 		if (store_reader_begin(s->view, &r, &error) != STORE_OK) {
 			free(error);
-			j->close_after = true; /* cannot finish the response */
+			/* Cannot finish the response. */
+			buf_append_str(&j->out, ")\r\n* BYE [SERVERBUG] Internal error occurred.\r\n");
+			j->close_after = true;
 			return;
 		}
 		struct store_msg m;

@@ -85,14 +85,28 @@ static void mailbox_work(struct imap_job *j)
 			ret = store_mailbox_subscribe(s->user, st->name, st->op == OP_SUBSCRIBE, &error);
 			done = st->op == OP_SUBSCRIBE ? "Subscribe" : "Unsubscribe";
 			break;
-		case OP_STATUS:
+		case OP_STATUS: {
+			/* The selected mailbox as this session sees it: its
+			   EXISTS and EXPUNGE first, and \Recent the messages it
+			   holds as recent, so the numbers agree with what it was
+			   told (RFC 3501 6.3.10, 2.3.2). */
+			bool selected = s->view != NULL && strcmp(st->name, s->selected) == 0;
+			if (selected)
+				imap_sync(j, true, NULL, 0);
 			ret = store_mailbox_status(s->user, st->name, &info, &error);
 			if (ret == STORE_OK && (!info.exists || info.noselect))
 				ret = STORE_ERR_NOT_FOUND;
+			if (ret == STORE_OK && selected && s->view != NULL) {
+				info.messages = store_view_count(s->view);
+				info.recent = 0;
+				for (uint32_t seq = 1; seq <= info.messages; seq++)
+					info.recent += store_view_recent(s->view, seq);
+			}
 			if (ret == STORE_OK)
 				status_line(j, st, &info);
 			done = "Status";
 			break;
+		}
 		}
 	}
 	free(error);

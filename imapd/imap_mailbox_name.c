@@ -12,6 +12,7 @@ const char *imap_mailbox_arg(struct arena *a, const struct imap_arg *arg, const 
 		return NULL;
 	}
 	struct buf utf8 = BUF_INIT;
+	/* An empty name ("" in LIST) leaves utf8.data NULL: no memchr then. */
 	if (imap_mutf7_decode(arg->str, &utf8) < 0 ||
 	    (utf8.len > 0 && memchr(utf8.data, '\0', utf8.len) != NULL)) {
 		buf_free(&utf8);

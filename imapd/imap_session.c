@@ -162,6 +162,14 @@ static bool try_append(struct imap_session *s, const struct reader_item *item)
 {
 	if (s->state == IMAP_STATE_NOT_AUTHENTICATED)
 		return false;
+	/* Only an APPEND is worth parsing here: any other command would be
+	   parsed again from its start at each of its literals, quadratic
+	   on the event loop for a command of thousands of literals. */
+	struct span tag;
+	if (imap_parse_tag(buf_span(&s->cmd), &tag) < 0 ||
+	    !span_has_prefix_ci(span_make(s->cmd.data + tag.len + 1, s->cmd.len - tag.len - 1),
+				"APPEND "))
+		return false;
 	/* The command without its final literal announcement. */
 	size_t end = s->cmd.len - 2;
 	while (end > 0 && s->cmd.data[end - 1] != '{')
