@@ -14,7 +14,6 @@ import re
 import shutil
 import socket
 import ssl
-import threading
 import time
 
 import pytest
@@ -806,6 +805,25 @@ def test_idle_followed_by_garbage(imap, transport):
     assert c.line() == "+ idling"
     c.send(b"done\r\n")
     assert c.lines_until("l ") == ["l OK Idle completed."]
+    assert_alive(imap, transport, c)
+
+
+def test_next_command_after_a_streamed_fetch(imap, transport):
+    """A body larger than one output step (256 KB) is streamed in steps.
+    When the last step filled the output queue, the session stopped
+    reading for good once the queue drained at once (a fast reader): the
+    next command was never answered."""
+    c = connect(imap, transport)
+    exact = b"Subject: exact\r\n\r\n"
+    exact += b"y" * (4 * 262144 - len(exact))  # the last step is a full one
+    append(c, exact)
+    append(c, big_message(3))
+    assert c.cmd("s SELECT INBOX")[-1] == "s OK [READ-WRITE] Select completed."
+    for fetch in ("FETCH 1 BODY.PEEK[]", "UID FETCH 1 BODY.PEEK[]", "FETCH 1:2 BODY.PEEK[]",
+                  "FETCH 2 BODY.PEEK[TEXT]", "FETCH 1:2 (FLAGS RFC822)"):
+        out = raw_cmd(c, "f " + fetch)
+        assert out.endswith(b"f OK Fetch completed.\r\n"), fetch
+        assert noop(c) == [], fetch
     assert_alive(imap, transport, c)
 
 
