@@ -167,6 +167,13 @@ static void section_name(struct buf *out, const struct fetch_part *part)
 		buf_printf(out, "<%llu>", (unsigned long long)sec->origin);
 }
 
+/* Top-level HEADER.FIELDS: answered from the header lines the index
+   keeps, without the part table (message lists ask for nothing else). */
+static bool from_index(const struct imap_section *sec)
+{
+	return sec->depth == 0 && sec->text == IMAP_SECTION_HEADER_FIELDS;
+}
+
 /* The bytes of a header-fields section: from the index when it keeps all
    the fields asked for (top level), else from the file. */
 static int header_fields(struct store_reader *r, int fd, uint32_t uid,
@@ -175,7 +182,7 @@ static int header_fields(struct store_reader *r, int fd, uint32_t uid,
 {
 	struct buf block = BUF_INIT;
 	int ret = 0;
-	if (sec->depth == 0 && sec->text == IMAP_SECTION_HEADER_FIELDS) {
+	if (from_index(sec)) {
 		ret = store_reader_header(r, uid, sec->fields, sec->field_count, &block);
 	} else if (range->size > 16 * 1024 * 1024) {
 		ret = -1;
@@ -200,10 +207,11 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 	const struct imap_section *sec = part->sec;
 	struct buf *out = &j->out;
 	struct imap_section_range range;
-	if (imap_section_resolve(m->parts, m->part_count, sec, &range) < 0)
+	if (from_index(sec))
+		range = (struct imap_section_range){ .filter_fields = true };
+	else if (imap_section_resolve(m->parts, m->part_count, sec, &range) < 0)
 		range.empty = true;
-	if (!range.empty && *fd < 0 && !(range.filter_fields && sec->depth == 0 &&
-					 sec->text == IMAP_SECTION_HEADER_FIELDS)) {
+	if (!range.empty && *fd < 0 && !from_index(sec)) {
 		char *error = NULL;
 		*fd = store_view_open_message(j->s->view, m->uid, &error);
 		free(error);
@@ -352,6 +360,18 @@ static int write_sections(struct imap_job *j, struct fetch_state *st, struct sto
 	return ret;
 }
 
+/* The structure record (ENVELOPE, BODYSTRUCTURE, part table) is
+   compressed in the index; skip decompressing it when nothing needs it. */
+static bool needs_structure(const struct fetch_state *st)
+{
+	if (st->req.items & (IMAP_FETCH_ENVELOPE | IMAP_FETCH_BODY | IMAP_FETCH_BODYSTRUCTURE))
+		return true;
+	for (size_t k = 0; k < st->part_count; k++)
+		if (!from_index(st->parts[k].sec))
+			return true;
+	return false;
+}
+
 static void fetch_work(struct imap_job *j)
 {
 	struct imap_session *s = j->s;
@@ -404,7 +424,7 @@ static void fetch_work(struct imap_job *j)
 			return;
 		}
 		unsigned what = STORE_FETCH_FLAGS;
-		if (st->req.needs_structure || st->part_count > 0)
+		if (needs_structure(st))
 			what |= STORE_FETCH_STRUCTURE;
 		int streaming = 0;
 		while (st->next < batch_end && j->out.len < STEP_OUTPUT && streaming == 0) {
