@@ -76,8 +76,9 @@ void imap_search_run(struct imap_session *s, const struct imap_command_line *cmd
 		imap_tagged(s, cmd->tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset.");
 		return;
 	case IMAP_SEARCH_BAD:
-		search_state_free(st);
+		/* The error text may live in the criteria's arena: answer first. */
 		imap_tagged(s, cmd->tag, "BAD", "%s", error != NULL ? error : "Invalid search.");
+		search_state_free(st);
 		imap_bad_command(s);
 		return;
 	}

@@ -249,6 +249,29 @@ def test_deep_nesting(imap, transport):
     assert_alive(imap, transport, c)
 
 
+def test_search_errors_name_the_culprit(imap, transport):
+    """SEARCH errors quote the key or argument at fault (cut short, printable
+    only). The text lives with the parsed criteria, which were freed before
+    the answer was written: a use after free on every such error."""
+    c = selected(imap, transport)
+    expect_replies(c, [
+        ("SEARCH BOGUS", "BAD Unknown search key: BOGUS"),
+        ("SEARCH ALL BOGUS ALL", "BAD Unknown search key: BOGUS"),
+        ("SEARCH " + "X" * 100, "BAD Unknown search key: " + "X" * 40 + "..."),
+        ("SEARCH SUBJECT", "BAD Missing argument for SUBJECT"),
+        ("SEARCH OR SEEN", "BAD Missing argument for OR"),
+        ("SEARCH NOT", "BAD Missing argument for NOT"),
+        ("SEARCH SUBJECT (x)", "BAD Expected a string after SUBJECT"),
+        ("SEARCH FROM a%b", "BAD Invalid characters in atom after FROM"),
+        ("SEARCH KEYWORD (x)", "BAD Expected a keyword atom after KEYWORD"),
+        ("SEARCH KEYWORD a%b", "BAD Invalid keyword: a%b"),
+        ("UID SEARCH CHARSET", "BAD Missing argument for CHARSET"),
+        ("SEARCH CHARSET (UTF-8) ALL", "BAD Expected a string after CHARSET"),
+        ('SEARCH "ALL"', "BAD Expected a search key, not a string"),
+    ])
+    assert_alive(imap, transport, c)
+
+
 def test_huge_lines_at_the_default_limit(imap, transport):
     """100,000 NOTs or sequence numbers exceed max_line_length (64k): the
     line is dropped as it arrives and the session ends with BYE, since
