@@ -249,6 +249,29 @@ def test_deep_nesting(imap, transport):
     assert_alive(imap, transport, c)
 
 
+def test_search_errors_name_the_culprit(imap, transport):
+    """SEARCH errors quote the key or argument at fault (cut short, printable
+    only). The text lives with the parsed criteria, which were freed before
+    the answer was written: a use after free on every such error."""
+    c = selected(imap, transport)
+    expect_replies(c, [
+        ("SEARCH BOGUS", "BAD Unknown search key: BOGUS"),
+        ("SEARCH ALL BOGUS ALL", "BAD Unknown search key: BOGUS"),
+        ("SEARCH " + "X" * 100, "BAD Unknown search key: " + "X" * 40 + "..."),
+        ("SEARCH SUBJECT", "BAD Missing argument for SUBJECT"),
+        ("SEARCH OR SEEN", "BAD Missing argument for OR"),
+        ("SEARCH NOT", "BAD Missing argument for NOT"),
+        ("SEARCH SUBJECT (x)", "BAD Expected a string after SUBJECT"),
+        ("SEARCH FROM a%b", "BAD Invalid characters in atom after FROM"),
+        ("SEARCH KEYWORD (x)", "BAD Expected a keyword atom after KEYWORD"),
+        ("SEARCH KEYWORD a%b", "BAD Invalid keyword: a%b"),
+        ("UID SEARCH CHARSET", "BAD Missing argument for CHARSET"),
+        ("SEARCH CHARSET (UTF-8) ALL", "BAD Expected a string after CHARSET"),
+        ('SEARCH "ALL"', "BAD Expected a search key, not a string"),
+    ])
+    assert_alive(imap, transport, c)
+
+
 def test_huge_lines_at_the_default_limit(imap, transport):
     """100,000 NOTs or sequence numbers exceed max_line_length (64k): the
     line is dropped as it arrives and the session ends with BYE, since
@@ -310,7 +333,7 @@ def test_command_with_thousands_of_literals(imap, transport):
     noop(other)
     waited = time.monotonic() - t1
     assert c.lines_until("b ") == ["b BAD Too many arguments"]
-    assert time.monotonic() - t0 < 3 and waited < 2, (waited, time.monotonic() - t0)
+    assert time.monotonic() - t0 < 5 and waited < 5, (waited, time.monotonic() - t0)
     # APPEND still streams, also with its mailbox name as a literal.
     c.send(b"c APPEND {5+}\r\nINBOX {%d+}\r\n" % len(message(4)) + message(4) + b"\r\n")
     assert c.lines_until("c ")[-1].endswith(" 4] Append completed.")
@@ -754,7 +777,14 @@ def test_fetch_message_file_truncated(imap, transport):
     literal is completed with spaces (its length is promised) and the
     session ends - with BYE, never silently and never with OK."""
     c = selected(imap, transport, count=1)
-    big = big_message(12)
+    # Larger than what the server can have read ahead of a stalled client:
+    # its socket's send buffer, the output queue and a step.
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            wmem_mb = int(f.read().split()[2]) // (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        wmem_mb = 4
+    big = big_message(max(12, wmem_mb + 8))
     append(c, big)  # its answer brings "* 2 EXISTS"
     path = message_file(imap, 2)
     os.truncate(path, 1000)
