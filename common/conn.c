@@ -536,12 +536,8 @@ void conn_run_ready_queue(struct server *srv)
 void conn_when_drained(struct conn *c, void (*cb)(struct conn *c))
 {
 	c->drained_cb = cb;
-	/* Send what the socket takes now: if that empties the queue there
-	   will be no write callback to wake us. */
-	conn_flush(c);
-	if (c->state == CONN_STATE_OPEN && conn_output_full(c))
-		c->output_blocked = true; /* a write is in flight; it wakes us at half */
-	else
+	update_reading(c); /* blocks, with a write in flight, if still full */
+	if (c->state == CONN_STATE_OPEN && !c->output_blocked)
 		schedule_ready(c);
 }
 
@@ -565,6 +561,14 @@ static void update_reading(struct conn *c)
 		want = true;
 		break;
 	case CONN_STATE_OPEN:
+		/* Blocked means a write callback will unblock us, so offer the
+		   queue to the socket first: if it takes everything at once
+		   there is no callback to come, and input would stay paused. */
+		if (conn_output_full(c) && !c->writing) {
+			conn_flush(c);
+			if (c->state != CONN_STATE_OPEN)
+				return;
+		}
 		if (conn_output_full(c))
 			c->output_blocked = true;
 		/* During a STARTTLS handshake we must read whatever the protocol

@@ -60,11 +60,6 @@ static void job_done_cb(struct conn *c, void *arg)
 	/* A step's output can be large (a message body): do not keep the
 	   memory between steps or after the command. */
 	buf_free(&j->out);
-	/* Send it before deciding about input (as conn.c's delay_fire_cb
-	   does): conn_set_busy() below would see a full queue that this
-	   flush may empty at once, and stop reading with no write left in
-	   flight to resume it - the next command would never be read. */
-	conn_flush(c);
 	if (j->more) {
 		if (conn_output_full(c))
 			conn_when_drained(c, job_resume);
