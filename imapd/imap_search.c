@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "common/utf8.h"
+#include "imapd/imap_date.h"
 #include "imapd/imap_seqset.h"
 
-#define DAY_SECONDS 86400
 
 enum text_charset {
 	CHARSET_DEFAULT, /* none given: UTF-8, which US-ASCII clients also satisfy */
@@ -199,88 +199,6 @@ static int read_text(struct parser *p, struct cursor *cur, const struct search_k
 
 /* --------------------------------------------------------------- dates */
 
-static bool is_leap_year(unsigned int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned int days_in_month(unsigned int month, unsigned int year)
-{
-	static const unsigned char days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	return month == 1 && is_leap_year(year) ? 29 : days[month];
-}
-
-/* Days from 0001-01-01 to 1 January of `year` (>= 1), proleptic Gregorian. */
-static int64_t days_before_year(int64_t year)
-{
-	int64_t y = year - 1;
-	return 365 * y + y / 4 - y / 100 + y / 400;
-}
-
-/* Seconds at 00:00 UTC of the day. Shifted by one 400-year cycle (146097
-   days) so that year 0000, which the grammar allows, needs no negative
-   division. */
-static int64_t day_to_epoch(unsigned int day, unsigned int month, unsigned int year)
-{
-	int64_t days = days_before_year((int64_t)year + 400) - 146097 - days_before_year(1970);
-	for (unsigned int m = 0; m < month; m++)
-		days += days_in_month(m, year);
-	days += day - 1;
-	return days * DAY_SECONDS;
-}
-
-static int parse_digits(struct span s, size_t *pos, size_t min, size_t max, unsigned int *value_r)
-{
-	size_t start = *pos;
-	unsigned int v = 0;
-	while (*pos < s.len && *pos - start < max && s.ptr[*pos] >= '0' && s.ptr[*pos] <= '9')
-		v = v * 10 + (unsigned int)(s.ptr[(*pos)++] - '0');
-	if (*pos - start < min)
-		return -1;
-	*value_r = v;
-	return 0;
-}
-
-static int parse_month(struct span s, size_t *pos, unsigned int *month_r)
-{
-	static const char names[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	if (s.len - *pos < 3)
-		return -1;
-	struct span m = span_make(s.ptr + *pos, 3);
-	for (unsigned int i = 0; i < 12; i++) {
-		if (span_eq_ci(m, names[i])) {
-			*month_r = i;
-			*pos += 3;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static int expect_byte(struct span s, size_t *pos, uint8_t c)
-{
-	if (*pos >= s.len || s.ptr[*pos] != c)
-		return -1;
-	(*pos)++;
-	return 0;
-}
-
-/* date-text = date-day "-" date-month "-" date-year, e.g. "1-Feb-1994". */
-static int parse_date_text(struct span s, int64_t *seconds_r)
-{
-	size_t pos = 0;
-	unsigned int day, month, year;
-	if (parse_digits(s, &pos, 1, 2, &day) < 0 || expect_byte(s, &pos, '-') < 0 ||
-	    parse_month(s, &pos, &month) < 0 || expect_byte(s, &pos, '-') < 0 ||
-	    parse_digits(s, &pos, 4, 4, &year) < 0 || pos != s.len)
-		return -1;
-	if (day < 1 || day > days_in_month(month, year))
-		return -1;
-	*seconds_r = day_to_epoch(day, month, year);
-	return 0;
-}
-
 /* date = date-text / DQUOTE date-text DQUOTE: an atom or a quoted string,
    never a literal. */
 static int read_date(struct parser *p, struct cursor *cur, const struct search_key *key,
@@ -290,7 +208,7 @@ static int read_date(struct parser *p, struct cursor *cur, const struct search_k
 	if (arg == NULL)
 		return -1;
 	if ((arg->type != IMAP_ARG_ATOM && arg->type != IMAP_ARG_QUOTED) ||
-	    parse_date_text(arg->str, seconds_r) < 0)
+	    !imap_date_parse(arg->str, seconds_r))
 		return fail(p, "Invalid date");
 	return 0;
 }
