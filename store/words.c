@@ -30,35 +30,6 @@ static void locale_init(void)
 	utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 }
 
-static uint32_t decode(const uint8_t *p, size_t n)
-{
-	if (n == 1)
-		return p[0];
-	uint32_t cp = p[0] & (0xff >> (n + 1));
-	for (size_t i = 1; i < n; i++)
-		cp = cp << 6 | (p[i] & 0x3f);
-	return cp;
-}
-
-static void encode(uint32_t cp, struct buf *out)
-{
-	uint8_t b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (uint8_t)cp, n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (uint8_t)(0xc0 | cp >> 6), b[1] = (uint8_t)(0x80 | (cp & 0x3f)), n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (uint8_t)(0xe0 | cp >> 12), b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (uint8_t)(0x80 | (cp & 0x3f)), n = 3;
-	} else {
-		b[0] = (uint8_t)(0xf0 | cp >> 18), b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (uint8_t)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	buf_append(out, b, n);
-}
-
 void words_fold(struct span text, struct buf *out)
 {
 	pthread_once(&locale_once, locale_init);
@@ -84,17 +55,17 @@ void words_fold(struct span text, struct buf *out)
 		}
 		size_t n = utf8_seq_len(p, (size_t)(end - p));
 		if (n == 0) {
-			encode(0xfffd, out);
+			utf8_append_cp(out, 0xfffd);
 			p++;
 			continue;
 		}
-		uint32_t cp = decode(p, n);
+		uint32_t cp = utf8_seq_value(p, n);
 		uint32_t lower = utf8_locale != (locale_t)0 ? (uint32_t)towlower_l((wint_t)cp, utf8_locale)
 							    : cp;
 		if (lower == cp)
 			buf_append(out, p, n);
 		else
-			encode(lower, out);
+			utf8_append_cp(out, lower);
 		p += n;
 	}
 }
