@@ -18,6 +18,7 @@
 struct entry {
 	char *name;
 	bool exists, noselect, subscribed;
+	bool implied; /* not in the store: a level above existing names */
 	unsigned int special_use;
 };
 
@@ -70,26 +71,39 @@ static struct entry *find(struct list_state *st, const char *name)
 	return bsearch(&key, st->entries, st->count, sizeof(key), entry_cmp);
 }
 
+static int entry_real_first_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c != 0 ? c : (int)x->implied - (int)y->implied;
+}
+
 /* Levels that only exist as part of deeper names ("a" of "a/b") are
-   listed as \Noselect: clients need them to draw the tree. */
+   listed as \Noselect: clients need them to draw the tree. Every level of
+   every name is added, then duplicates go: O(n log n) in names. */
 static void add_parents(struct list_state *st)
 {
 	size_t n = st->count;
-	qsort(st->entries, st->count, sizeof(*st->entries), entry_cmp);
 	for (size_t i = 0; i < n; i++) {
 		char *name = xstrdup(st->entries[i].name);
 		for (char *slash = strrchr(name, '/'); slash != NULL; slash = strrchr(name, '/')) {
 			*slash = '\0';
-			bool known = false;
-			for (size_t k = n; k < st->count && !known; k++)
-				known = strcmp(st->entries[k].name, name) == 0;
-			if (!known && bsearch(&(struct entry){ .name = name }, st->entries, n,
-					      sizeof(struct entry), entry_cmp) == NULL)
-				add(st, name)->noselect = true;
+			struct entry *e = add(st, name);
+			e->noselect = e->implied = true;
 		}
 		free(name);
 	}
-	qsort(st->entries, st->count, sizeof(*st->entries), entry_cmp);
+	/* Sorted, each name once: a real mailbox wins over an implied level. */
+	qsort(st->entries, st->count, sizeof(*st->entries), entry_real_first_cmp);
+	size_t kept = 0;
+	for (size_t i = 0; i < st->count; i++) {
+		if (kept > 0 && strcmp(st->entries[kept - 1].name, st->entries[i].name) == 0) {
+			free(st->entries[i].name);
+			continue;
+		}
+		st->entries[kept++] = st->entries[i];
+	}
+	st->count = kept;
 }
 
 static bool has_children(const struct list_state *st, size_t i)

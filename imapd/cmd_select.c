@@ -13,50 +13,6 @@
 #include "imapd/imap_sync.h"
 #include "store/store.h"
 
-int imap_job_user(struct imap_job *j)
-{
-	struct imap_session *s = j->s;
-	if (s->user != NULL)
-		return STORE_OK;
-	char *error = NULL;
-	int ret = store_user_open(imapd_of(s)->store, s->user_name, &s->user, &error);
-	if (ret != STORE_OK)
-		log_error(&s->conn.log, "store_error", "op=user_open error=\"%s\"",
-			  error != NULL ? error : store_strerror(ret));
-	free(error);
-	return ret;
-}
-
-void imap_job_store_error(struct imap_job *j, int error, const char *what)
-{
-	switch (error) {
-	case STORE_ERR_NOT_FOUND:
-		imap_job_tagged(j, "NO", "[NONEXISTENT] %s", what != NULL ? what : "No such mailbox.");
-		break;
-	case STORE_ERR_EXISTS:
-		imap_job_tagged(j, "NO", "[ALREADYEXISTS] Mailbox already exists.");
-		break;
-	case STORE_ERR_INVALID:
-		imap_job_tagged(j, "NO", "[CANNOT] Invalid mailbox name.");
-		break;
-	case STORE_ERR_QUOTA:
-		imap_job_tagged(j, "NO", "[OVERQUOTA] Quota exceeded.");
-		break;
-	case STORE_ERR_LIMIT:
-		imap_job_tagged(j, "NO", "[LIMIT] Too many keywords or names.");
-		break;
-	case STORE_ERR_NOT_ALLOWED:
-		imap_job_tagged(j, "NO", "[CANNOT] %s", what != NULL ? what : "Not allowed.");
-		break;
-	case STORE_ERR_GONE:
-		imap_job_tagged(j, "NO", "Mailbox was deleted meanwhile.");
-		break;
-	default:
-		imap_job_tagged(j, "NO", "[SERVERBUG] Internal error occurred. Refer to server log for more information.");
-		break;
-	}
-}
-
 /* Closes the selection from work() (the view is the job's now). */
 static void close_view(struct imap_session *s)
 {

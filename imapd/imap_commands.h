@@ -37,10 +37,6 @@ imap_command_fn cmd_check, cmd_close, cmd_expunge, cmd_search, cmd_fetch, cmd_st
 struct imap_job;
 struct reader_item;
 
-/* From a job's work(): opens the session's store user if not yet open. */
-int imap_job_user(struct imap_job *j);
-/* From work(): the tagged NO for a store error (with a response code). */
-void imap_job_store_error(struct imap_job *j, int error, const char *what);
 
 /* Message-set argument -> UIDs (malloc'd); false after answering BAD. */
 bool imap_msgset_arg(struct imap_session *s, const struct imap_command_line *cmd,

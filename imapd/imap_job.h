@@ -56,4 +56,10 @@ void imap_job_tagged(struct imap_job *j, const char *status, const char *fmt, ..
 void imap_job_untagged(struct imap_job *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* From work(): opens the session's store user if not yet open. */
+int imap_job_user(struct imap_job *j);
+/* From work(): the tagged NO for a store error, with a response code
+   (what: the text for NOT_FOUND / NOT_ALLOWED, NULL for the default). */
+void imap_job_store_error(struct imap_job *j, int error, const char *what);
+
 #endif
