@@ -50,6 +50,8 @@ const char *store_strerror(int error)
 		return "not allowed";
 	case STORE_ERR_HAS_CHILDREN:
 		return "has children";
+	case STORE_ERR_IN_USE:
+		return "in use by another session";
 	}
 	return "unknown error";
 }

@@ -39,6 +39,7 @@ enum store_error {
 	STORE_ERR_LIMIT = -7,	   /* an internal limit (e.g. 64 keywords per user) */
 	STORE_ERR_NOT_ALLOWED = -8, /* e.g. deleting INBOX, writing through a read-only view */
 	STORE_ERR_HAS_CHILDREN = -9, /* deleting a mailbox that has children: it becomes \Noselect */
+	STORE_ERR_IN_USE = -10,	   /* a session lock another session holds (store_lock_take) */
 };
 
 /* A short English name for an error code, for logs. */
@@ -369,6 +370,30 @@ struct store_search {
    ascending) receives the matching UIDs. */
 int store_view_search(struct store_view *v, const struct store_search *criteria,
 		      uint32_t **uids_r, size_t *count_r, char **error_r);
+
+/* ---------------------------------------------------------- session locks
+ *
+ * An exclusive lock a session holds on one of its user's resources for as
+ * long as it runs, across every process on the host: POP3 holds "pop3" on
+ * the maildrop (RFC 1939 8). It is an flock() on a file under the user's
+ * directory, so it goes away with the session's process, also on a crash.
+ * Locks are advisory: they order sessions that ask for them, nothing else.
+ *
+ * The lock file's modification time records when the lock was last stamped,
+ * which lets a front end space sessions apart (POP3 LOGIN-DELAY).
+ */
+struct store_lock;
+
+/* Takes the lock `name` ([a-z0-9-], at most 32 characters) without
+ * waiting. STORE_ERR_IN_USE: another session holds it. *stamped_r (may be
+ * NULL) receives when it was last stamped (seconds since the epoch; 0 if
+ * never). Disk I/O: call from the thread pool. */
+int store_lock_take(struct store_user *u, const char *name, struct store_lock **lock_r,
+		    int64_t *stamped_r, char **error_r);
+/* Records the current time as the lock's stamp. */
+int store_lock_stamp(struct store_lock *lock, char **error_r);
+/* Releases the lock (closing its file). NULL is fine. */
+void store_lock_release(struct store_lock **lock);
 
 /* ---------------------------------------------------------- notifications
  *
