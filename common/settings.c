@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -82,6 +83,10 @@ const struct config_option settings_options[] = {
 
 	SERVICE_OPTS("imap", imap, "*:143, [::]:143", "*:993, [::]:993", "30m"),
 	SERVICE_OPTS("pop3", pop3, "*:110, [::]:110", "*:995, [::]:995", "10m"),
+	OPT("pop3", maildrop.mark_seen, "mark_seen", CONFIG_BOOL, "yes"),
+	OPT("pop3", maildrop.expire, "expire", CONFIG_STRING, ""),
+	OPT_RANGE("pop3", maildrop.login_delay_ms, "login_delay", CONFIG_DURATION, "0", 0,
+		  24 * 3600 * 1000),
 	SERVICE_OPTS("lmtp", lmtp, "unix:/run/petrel/lmtp", "", "5m"),
 	OPT_RANGE("lmtp", delivery.max_message_size, "max_message_size", CONFIG_SIZE, "50M",
 		  1024, 4 * 1024 * MIB),
@@ -110,6 +115,29 @@ const struct config_option settings_options[] = {
 
 const size_t settings_options_count = sizeof(settings_options) / sizeof(settings_options[0]);
 
+/* [pop3] expire: "" (not announced), "never", or a number of days. */
+static int parse_expire(const char *text, int *days_r)
+{
+	if (text[0] == '\0') {
+		*days_r = SETTINGS_EXPIRE_UNSET;
+		return 0;
+	}
+	if (strcasecmp(text, "never") == 0) {
+		*days_r = SETTINGS_EXPIRE_NEVER;
+		return 0;
+	}
+	int days = 0;
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || p - text >= 5)
+			return -1;
+		days = days * 10 + (*p - '0');
+	}
+	if (days > SETTINGS_EXPIRE_MAX_DAYS)
+		return -1;
+	*days_r = days;
+	return 0;
+}
+
 int settings_load(struct settings *set, const char *path, char **error_r)
 {
 	memset(set, 0, sizeof(*set));
@@ -136,6 +164,11 @@ int settings_load(struct settings *set, const char *path, char **error_r)
 	if (log_facility_parse(set->server.syslog_facility) < 0) {
 		*error_r = xasprintf("%s: [server] syslog_facility: unknown facility '%s'", file,
 				     set->server.syslog_facility);
+		return -1;
+	}
+	if (parse_expire(set->maildrop.expire, &set->maildrop.expire_days) < 0) {
+		*error_r = xasprintf("%s: [pop3] expire: '%s' is not empty, 'never' or a number of "
+				     "days (0-%d)", file, set->maildrop.expire, SETTINGS_EXPIRE_MAX_DAYS);
 		return -1;
 	}
 	if ((set->tls.cert_file[0] == '\0') != (set->tls.key_file[0] == '\0')) {

@@ -18,6 +18,10 @@ enum log_target_setting { LOG_AUTO, LOG_STDERR, LOG_SYSLOG };
 enum tls_min_setting { TLS_MIN_1_2, TLS_MIN_1_3 };
 /* What lmtpd does with a message that fails DMARC under a policy. */
 enum dmarc_action_setting { DMARC_ACTION_TAG, DMARC_ACTION_JUNK, DMARC_ACTION_REJECT };
+/* [pop3] expire, parsed (other values are days). */
+#define SETTINGS_EXPIRE_UNSET (-2) /* not announced */
+#define SETTINGS_EXPIRE_NEVER (-1)
+#define SETTINGS_EXPIRE_MAX_DAYS 36500
 
 /* One protocol's listeners and timeouts ([imap], [pop3], [lmtp]). */
 struct service_settings {
@@ -72,6 +76,13 @@ struct settings {
 	struct service_settings imap;
 	struct service_settings pop3;
 	struct service_settings lmtp;
+	/* The rest of [pop3]: what sessions do with the maildrop. */
+	struct {
+		bool mark_seen;		  /* RETR sets \Seen (applied when the session ends) */
+		char *expire;		  /* RFC 2449 EXPIRE as written: "", "never" or days */
+		int expire_days;	  /* parsed: SETTINGS_EXPIRE_UNSET, _NEVER, or days */
+		uint64_t login_delay_ms;  /* RFC 2449 LOGIN-DELAY; 0 = none */
+	} maildrop;
 	/* The rest of [lmtp]: delivery and the final checks. */
 	struct {
 		uint64_t max_message_size;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -69,12 +70,52 @@ static void test_every_option_documented(void **state)
 	}
 }
 
+/* [pop3] expire: empty, "never" or days; anything else is a config error. */
+static void test_pop3_expire(void **state)
+{
+	static const struct {
+		const char *value;
+		int days; /* -3: refused */
+	} cases[] = {
+		{ "", SETTINGS_EXPIRE_UNSET }, { "never", SETTINGS_EXPIRE_NEVER },
+		{ "NEVER", SETTINGS_EXPIRE_NEVER }, { "0", 0 }, { "30", 30 }, { "36500", 36500 },
+		{ "36501", -3 }, { "-1", -3 }, { "7d", -3 }, { "99999999999", -3 }, { "x", -3 },
+	};
+	char path[] = "/tmp/petrel-settings-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fprintf(f, "[pop3]\nexpire = %s\nlogin_delay = 90s\n", cases[i].value);
+		fclose(f);
+		struct settings set;
+		char *error = NULL;
+		int ret = settings_load(&set, path, &error);
+		if (cases[i].days == -3) {
+			assert_int_equal(ret, -1);
+			assert_non_null(strstr(error, "[pop3] expire"));
+			free(error);
+		} else {
+			if (ret < 0)
+				fail_msg("%s: %s", cases[i].value, error);
+			assert_int_equal(set.maildrop.expire_days, cases[i].days);
+			assert_int_equal(set.maildrop.login_delay_ms, 90000);
+			assert_true(set.maildrop.mark_seen);
+		}
+		settings_free(&set);
+	}
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_load),
 		cmocka_unit_test(test_documented_file_loads),
 		cmocka_unit_test(test_every_option_documented),
+		cmocka_unit_test(test_pop3_expire),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
