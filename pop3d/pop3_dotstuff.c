@@ -1,0 +1,60 @@
+#include "pop3d/pop3_dotstuff.h"
+
+#include <string.h>
+
+void pop3_dotstuff_init(struct pop3_dotstuff *st, uint64_t body_lines)
+{
+	*st = (struct pop3_dotstuff){ .body_lines = body_lines, .prev = '\n' };
+}
+
+/* A line ended (its LF was just written). */
+static void line_ended(struct pop3_dotstuff *st, bool empty)
+{
+	if (st->in_body) {
+		if (st->body_lines != POP3_DOTSTUFF_ALL && --st->body_lines == 0)
+			st->done = true;
+	} else if (empty) {
+		/* The blank line that ends the header (RFC 5322 2.1). */
+		st->in_body = true;
+		if (st->body_lines == 0)
+			st->done = true;
+	}
+	st->line_len = 0;
+	st->prev = '\n';
+}
+
+size_t pop3_dotstuff_feed(struct pop3_dotstuff *st, const uint8_t *in, size_t len,
+			  struct buf *out)
+{
+	size_t i = 0;
+	while (i < len && !st->done) {
+		if (st->line_len == 0 && in[i] == '.')
+			buf_append_byte(out, '.');
+		/* The rest of the line (or of the input) goes out as it is. */
+		const uint8_t *lf = memchr(in + i, '\n', len - i);
+		size_t end = lf != NULL ? (size_t)(lf - in) : len;
+		if (end > i) {
+			buf_append(out, in + i, end - i);
+			st->line_len += end - i;
+			st->prev = in[end - 1];
+			i = end;
+		}
+		if (lf == NULL)
+			break;
+		/* CRLF stays; a bare LF gets its CR. */
+		bool had_cr = st->line_len > 0 && st->prev == '\r';
+		buf_append_str(out, had_cr ? "\n" : "\r\n");
+		i++;
+		line_ended(st, st->line_len == 0 || (st->line_len == 1 && had_cr));
+	}
+	return i;
+}
+
+void pop3_dotstuff_end(struct pop3_dotstuff *st, struct buf *out)
+{
+	if (st->line_len > 0)
+		buf_append_str(out, st->prev == '\r' ? "\n" : "\r\n");
+	buf_append_str(out, ".\r\n");
+	st->line_len = 0;
+	st->prev = '\n';
+}
