@@ -1,6 +1,7 @@
 /*
- * The AUTHORIZATION-state commands: CAPA (RFC 2449), STLS (RFC 2595), USER
- * and PASS (RFC 1939), AUTH (RFC 5034); and QUIT, NOOP.
+ * The AUTHORIZATION-state commands: STLS (RFC 2595), USER and PASS (RFC
+ * 1939), AUTH (RFC 5034); and the end of a login, which opens the maildrop
+ * (RFC 1939 4: the session enters TRANSACTION only once it holds it).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -8,34 +9,13 @@
 
 #include "common/login.h"
 #include "common/xalloc.h"
+#include "pop3d/pop3_job.h"
 #include "pop3d/pop3_session.h"
 #include "store/store.h"
 
 #define PLAINTEXT_REFUSED \
 	"[AUTH] Plaintext authentication disallowed on non-secure connections. " \
 	"Use STLS or port 995."
-
-void pop3_cmd_capa(struct pop3_session *s, struct span args)
-{
-	struct buf out = BUF_INIT;
-	buf_append_str(&out, "+OK Capability list follows\r\n");
-	if (s->state == POP3_STATE_AUTHORIZATION) {
-		bool secure = conn_is_secure(&s->conn);
-		if (auth_plaintext_allowed(secure))
-			buf_append_str(&out, "USER\r\n");
-		struct buf mechs = BUF_INIT;
-		auth_mechanisms(secure, &mechs, "", " ");
-		if (mechs.len > 0)
-			buf_printf(&out, "SASL %s\r\n", buf_cstr(&mechs));
-		buf_free(&mechs);
-		if (conn_tls_available(&s->conn) && !conn_is_secure(&s->conn))
-			buf_append_str(&out, "STLS\r\n");
-	}
-	buf_append_str(&out, "RESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
-			     "IMPLEMENTATION Petrel\r\n.\r\n");
-	conn_write(&s->conn, out.data, out.len);
-	buf_free(&out);
-}
 
 void pop3_cmd_stls(struct pop3_session *s, struct span args)
 {
@@ -80,6 +60,67 @@ void pop3_cmd_user(struct pop3_session *s, struct span args)
 	pop3_ok(s, "Send PASS now.");
 }
 
+/* ------------------------------------------------- opening the maildrop */
+
+struct open_state {
+	uint64_t wait; /* POP3_MAILDROP_TOO_SOON: seconds left */
+	struct pop3_maildrop *drop;
+};
+
+static void open_state_free(void *p)
+{
+	struct open_state *st = p;
+	pop3_maildrop_close(&st->drop);
+	free(st);
+}
+
+static void open_work(struct pop3_job *j)
+{
+	struct pop3_session *s = j->s;
+	struct open_state *st = j->state;
+	j->result = pop3_maildrop_open(pop3d_of(s)->store, s->user_name, &pop3d_of(s)->policy,
+				       &st->drop, &st->wait, &j->error);
+	switch (j->result) {
+	case STORE_OK:
+		pop3_job_ok(j, "Logged in.");
+		return;
+	case STORE_ERR_IN_USE:
+		pop3_job_err(j, "[IN-USE] Mailbox is locked by another POP3 session.");
+		break;
+	case POP3_MAILDROP_TOO_SOON:
+		pop3_job_err(j, "[LOGIN-DELAY] Logged in too recently; wait %llu seconds.",
+			     (unsigned long long)st->wait);
+		break;
+	default:
+		pop3_job_err(j, "[SYS/TEMP] Cannot open the mailbox now.");
+		break;
+	}
+	/* RFC 1939 4: after the -ERR the server may close; the login was
+	   counted against the user's connections, so a retry needs a new
+	   connection anyway. */
+	j->close_after = true;
+}
+
+static void open_finish(struct pop3_job *j)
+{
+	struct pop3_session *s = j->s;
+	struct open_state *st = j->state;
+	if (j->result == STORE_OK) {
+		s->drop = st->drop;
+		st->drop = NULL;
+		s->state = POP3_STATE_TRANSACTION;
+		log_debug(&s->conn.log, "maildrop_open", "messages=%u size=%llu", s->drop->count,
+			  (unsigned long long)s->drop->total_size);
+		return;
+	}
+	if (j->result == STORE_ERR_IN_USE || j->result == POP3_MAILDROP_TOO_SOON)
+		log_info(&s->conn.log, "maildrop_refused", "reason=%s",
+			 j->result == STORE_ERR_IN_USE ? "in_use" : "login_delay");
+	else
+		log_error(&s->conn.log, "store_error", "op=maildrop_open error=\"%s\"",
+			  j->error != NULL ? j->error : store_strerror(j->result));
+}
+
 void pop3_login_done(struct pop3_session *s, const char *mech)
 {
 	const char *user = auth_user(s->auth);
@@ -91,11 +132,12 @@ void pop3_login_done(struct pop3_session *s, const char *mech)
 		pop3_err(s, "[SYS/TEMP] Too many connections for this user.");
 		return;
 	}
+	s->user_name = xstrdup(user);
 	auth_session_destroy(&s->auth);
-	s->state = POP3_STATE_TRANSACTION;
 	s->auth_failures = 0;
 	conn_set_timeout(&s->conn, s->conn.srv->set.pop3.idle_timeout_ms, false);
-	pop3_ok(s, "Logged in.");
+	pop3_job_run(s, open_work, open_finish, xcalloc(1, sizeof(struct open_state)),
+		     open_state_free);
 }
 
 static void failed_reply_cb(struct conn *c)
@@ -214,15 +256,4 @@ void pop3_cmd_auth(struct pop3_session *s, struct span args)
 void pop3_auth_continue(struct pop3_session *s, struct span line)
 {
 	finish(s, sasl_exchange_continue(&s->conn, s->auth, line));
-}
-
-void pop3_cmd_quit(struct pop3_session *s, struct span args)
-{
-	pop3_ok(s, "Logging out.");
-	conn_close(&s->conn);
-}
-
-void pop3_cmd_noop(struct pop3_session *s, struct span args)
-{
-	pop3_ok(s, "NOOP");
 }

@@ -15,10 +15,17 @@ static int pop3_init(struct server *srv, char **error_r)
 {
 	if (auth_init(&srv->set, "petrel", error_r) < 0)
 		return -1;
+	/* Sessions work on a snapshot and never follow changes, so pop3d
+	   does not listen for change notifications. */
 	struct store_options opts;
-	store_options_from_settings(&opts, &srv->set, "pop3d", true);
+	store_options_from_settings(&opts, &srv->set, "pop3d", false);
 	if (store_open(&opts, &pop3d.store, error_r) < 0)
 		return -1;
+	pop3d.policy = (struct pop3_policy){
+		.mark_seen = srv->set.maildrop.mark_seen,
+		.expire_days = srv->set.maildrop.expire_days,
+		.login_delay_ms = srv->set.maildrop.login_delay_ms,
+	};
 	srv->proto = &pop3d;
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/login.h"
+#include "pop3d/pop3_job.h"
 
 #define IN_AUTHORIZATION (1u << POP3_STATE_AUTHORIZATION)
 #define IN_TRANSACTION (1u << POP3_STATE_TRANSACTION)
@@ -18,14 +19,13 @@ static const struct pop3_command commands[] = {
 	{ "PASS", IN_AUTHORIZATION, pop3_cmd_pass },
 	{ "AUTH", IN_AUTHORIZATION, pop3_cmd_auth },
 	{ "NOOP", IN_TRANSACTION, pop3_cmd_noop },
-	/* RFC 1939 maildrop commands: they arrive with the store. */
-	{ "STAT", IN_TRANSACTION, NULL },
-	{ "LIST", IN_TRANSACTION, NULL },
-	{ "RETR", IN_TRANSACTION, NULL },
-	{ "DELE", IN_TRANSACTION, NULL },
-	{ "RSET", IN_TRANSACTION, NULL },
-	{ "TOP", IN_TRANSACTION, NULL },
-	{ "UIDL", IN_TRANSACTION, NULL },
+	{ "STAT", IN_TRANSACTION, pop3_cmd_stat },
+	{ "LIST", IN_TRANSACTION, pop3_cmd_list },
+	{ "RETR", IN_TRANSACTION, pop3_cmd_retr },
+	{ "DELE", IN_TRANSACTION, pop3_cmd_dele },
+	{ "RSET", IN_TRANSACTION, pop3_cmd_rset },
+	{ "TOP", IN_TRANSACTION, pop3_cmd_top },
+	{ "UIDL", IN_TRANSACTION, pop3_cmd_uidl },
 };
 
 const struct pop3_command *pop3_command_find(struct span name)
@@ -83,10 +83,6 @@ static void dispatch(struct pop3_session *s, struct span line)
 		pop3_bad_command(s);
 		return;
 	}
-	if (cmd->run == NULL) {
-		pop3_err(s, "[SYS/PERM] %s is not supported by this server yet.", cmd->name);
-		return;
-	}
 	s->bad_commands = 0;
 	cmd->run(s, args);
 }
@@ -108,6 +104,11 @@ static void pop3_line_too_long(struct conn *c)
 
 static void pop3_ready(struct conn *c)
 {
+	struct pop3_session *s = pop3_session(c);
+	/* A listing in progress goes first: its lines may not interleave
+	   with the next command's answer. */
+	if (s->listing != NULL && !s->listing(s))
+		return;
 	conn_process_lines(c, pop3_line, pop3_line_too_long);
 }
 
@@ -118,6 +119,7 @@ static void pop3_open(struct conn *c)
 
 static void pop3_timeout(struct conn *c)
 {
+	/* RFC 1939 3: an autologout does not enter the UPDATE state. */
 	pop3_err(pop3_session(c), "Disconnected for inactivity.");
 	conn_close(c);
 }
@@ -131,9 +133,16 @@ static void pop3_shutdown(struct conn *c)
 static void pop3_destroy(struct conn *c)
 {
 	struct pop3_session *s = pop3_session(c);
+	/* No job runs any more: each holds a reference to the connection,
+	   and destroy comes after the last one is dropped. */
+	pop3_job_free(&s->job);
+	/* Ended without QUIT (or QUIT failed): nothing is deleted, but what
+	   was retrieved still becomes \Seen, as with Dovecot. */
+	pop3_maildrop_close_later(c->srv->loop, &s->drop, &pop3d_of(s)->policy);
 	auth_session_destroy(&s->auth);
 	free(s->user);
 	free(s->auth_mech);
+	free(s->user_name);
 }
 
 const struct conn_handler pop3_handler = {

@@ -1,7 +1,11 @@
 /*
  * A POP3 session (RFC 1939) on top of a struct conn: AUTHORIZATION with
- * USER/PASS, AUTH (RFC 5034) and STLS (RFC 2595), then TRANSACTION.
- * Commands are "VERB [args]" lines dispatched through pop3_commands.c.
+ * USER/PASS, AUTH (RFC 5034) and STLS (RFC 2595); TRANSACTION on a
+ * snapshot of the maildrop (pop3_maildrop.h); UPDATE when QUIT applies
+ * the deletions. Commands are "VERB [args]" lines dispatched through the
+ * table in pop3_session.c; one runs at a time. A command that needs the
+ * store runs as a job (pop3_job.h) and the session is busy meanwhile, so
+ * pipelined commands (RFC 2449 6.6) wait their turn in the reader.
  */
 #ifndef PETREL_POP3D_POP3_SESSION_H
 #define PETREL_POP3D_POP3_SESSION_H
@@ -10,17 +14,27 @@
 
 #include "common/auth.h"
 #include "common/server.h"
+#include "pop3d/pop3_maildrop.h"
 
 struct store;
+struct pop3_job;
 
 enum pop3_state {
 	POP3_STATE_AUTHORIZATION,
 	POP3_STATE_TRANSACTION,
+	POP3_STATE_UPDATE, /* QUIT is applying the marks; the session then ends */
 };
 
+/* Process-wide pop3d state (server->proto). */
 struct pop3d {
 	struct store *store;
+	struct pop3_policy policy;
 };
+
+struct pop3_session;
+/* Continues a multi-line answer made from memory (LIST, UIDL); returns
+   true once its terminating line is written. */
+typedef bool pop3_listing_fn(struct pop3_session *s);
 
 struct pop3_session {
 	struct conn conn; /* must be first */
@@ -31,6 +45,16 @@ struct pop3_session {
 	bool auth_waiting;	/* the next line is a SASL response */
 	unsigned int auth_failures;
 	unsigned int bad_commands;
+
+	char *user_name;	/* logged in */
+	/* TRANSACTION: the snapshot. The running job's while there is one,
+	   else the loop's. */
+	struct pop3_maildrop *drop;
+	struct pop3_job *job;
+	/* A LIST or UIDL answer in progress: written as the output queue
+	   drains, before the next command is read. */
+	pop3_listing_fn *listing;
+	uint32_t listing_next;	/* the next message to list */
 };
 
 static inline struct pop3_session *pop3_session(struct conn *c)
@@ -46,6 +70,7 @@ static inline struct pop3d *pop3d_of(struct pop3_session *s)
 /* "+OK text" / "-ERR text" lines. */
 void pop3_ok(struct pop3_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pop3_err(struct pop3_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Counts a syntax error; closes the connection after too many in a row. */
 void pop3_bad_command(struct pop3_session *s);
 
 void pop3_login_done(struct pop3_session *s, const char *mech);
@@ -57,12 +82,27 @@ typedef void pop3_command_fn(struct pop3_session *s, struct span args);
 struct pop3_command {
 	const char *name;
 	unsigned int states; /* bit per enum pop3_state */
-	pop3_command_fn *run; /* NULL: needs the store, not in this build yet */
+	pop3_command_fn *run;
 };
 const struct pop3_command *pop3_command_find(struct span name);
 
-pop3_command_fn pop3_cmd_capa, pop3_cmd_stls, pop3_cmd_user, pop3_cmd_pass, pop3_cmd_auth,
-	pop3_cmd_quit, pop3_cmd_noop;
+/* cmd_auth.c, cmd_capa.c */
+pop3_command_fn pop3_cmd_capa, pop3_cmd_stls, pop3_cmd_user, pop3_cmd_pass, pop3_cmd_auth;
+/* cmd_transaction.c */
+pop3_command_fn pop3_cmd_stat, pop3_cmd_list, pop3_cmd_uidl, pop3_cmd_dele, pop3_cmd_rset,
+	pop3_cmd_noop;
+/* cmd_retr.c */
+pop3_command_fn pop3_cmd_retr, pop3_cmd_top;
+/* cmd_quit.c */
+pop3_command_fn pop3_cmd_quit;
+
+/*
+ * For TRANSACTION commands: parses "msg" (args_wanted 1) or "msg n" (2),
+ * answering -ERR for a missing, malformed, absent or deleted message.
+ * Returns the message, with *n_r set for two arguments, or NULL.
+ */
+struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *command, struct span args,
+			      unsigned int args_wanted, uint64_t *n_r);
 
 extern const struct conn_handler pop3_handler;
 

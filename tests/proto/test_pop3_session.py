@@ -9,9 +9,10 @@ import pytest
 
 from conftest import PASSWORD, USER, LineClient, tls_context
 
-CAPA_PLAIN = ["+OK Capability list follows", "SASL SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5", "STLS",
+CAPA_PLAIN = ["+OK Capability list follows", "TOP", "UIDL", "SASL SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5",
+              "STLS",
               "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "IMPLEMENTATION Petrel", "."]
-CAPA_TLS = ["+OK Capability list follows", "USER",
+CAPA_TLS = ["+OK Capability list follows", "TOP", "UIDL", "USER",
             "SASL PLAIN LOGIN SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5",
             "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "IMPLEMENTATION Petrel", "."]
 PLAINTEXT_REFUSED = ("-ERR [AUTH] Plaintext authentication disallowed on non-secure connections. "
@@ -51,8 +52,8 @@ def test_pop3s_capa_and_login(pop3):
     assert c.cmd("USER Demo@Example.test", prefix="") == ["+OK Send PASS now."]
     assert c.cmd("PASS " + PASSWORD, prefix="") == ["+OK Logged in."]
     # After login CAPA no longer offers authentication.
-    assert c.cmd("CAPA", prefix=".") == ["+OK Capability list follows", "RESP-CODES", "AUTH-RESP-CODE",
-                                         "PIPELINING", "IMPLEMENTATION Petrel", "."]
+    assert c.cmd("CAPA", prefix=".") == ["+OK Capability list follows", "TOP", "UIDL", "RESP-CODES",
+                                         "AUTH-RESP-CODE", "PIPELINING", "IMPLEMENTATION Petrel", "."]
 
 
 def test_auth_forms(pop3):

@@ -1,0 +1,48 @@
+/*
+ * QUIT (RFC 1939 4, 6). Before login it just ends the session. After
+ * login it is the UPDATE state: the session's marks go to the store
+ * (pop3_maildrop_update: \Seen, then the deletions, so IMAP sessions see
+ * EXPUNGE) and the maildrop is released - all before "+OK" goes out, so a
+ * client that reconnects at once finds the lock free.
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "pop3d/pop3_job.h"
+#include "pop3d/pop3_session.h"
+#include "store/store.h"
+
+static void update_work(struct pop3_job *j)
+{
+	struct pop3_session *s = j->s;
+	uint32_t deleted = 0;
+	j->result = pop3_maildrop_update(s->drop, &pop3d_of(s)->policy, true, (int64_t)time(NULL),
+					 &deleted, &j->error);
+	/* The job owns the maildrop while it runs (pop3_session.h). */
+	pop3_maildrop_close(&s->drop);
+	if (j->result < 0)
+		pop3_job_err(j, "[SYS/TEMP] Some deleted messages were not removed.");
+	else if (deleted > 0)
+		pop3_job_ok(j, "Logging out, messages deleted.");
+	else
+		pop3_job_ok(j, "Logging out.");
+	j->close_after = true;
+}
+
+static void update_finish(struct pop3_job *j)
+{
+	if (j->result < 0)
+		log_error(&j->s->conn.log, "store_error", "op=pop3_update error=\"%s\"",
+			  j->error != NULL ? j->error : store_strerror(j->result));
+}
+
+void pop3_cmd_quit(struct pop3_session *s, struct span args)
+{
+	if (s->state == POP3_STATE_AUTHORIZATION) {
+		pop3_ok(s, "Logging out.");
+		conn_close(&s->conn);
+		return;
+	}
+	s->state = POP3_STATE_UPDATE;
+	pop3_job_run(s, update_work, update_finish, NULL, NULL);
+}
