@@ -91,8 +91,13 @@ static void open_work(struct pop3_job *j)
 		pop3_job_err(j, "[LOGIN-DELAY] Logged in too recently; wait %llu seconds.",
 			     (unsigned long long)st->wait);
 		break;
-	default:
+	case STORE_ERR_IO:
 		pop3_job_err(j, "[SYS/TEMP] Cannot open the mailbox now.");
+		break;
+	default:
+		/* Not a passing disk or index failure: it will fail again
+		   until an admin looks (RFC 3206 4). */
+		pop3_job_err(j, "[SYS/PERM] Cannot open the mailbox.");
 		break;
 	}
 	/* RFC 1939 4: after the -ERR the server may close; the login was

@@ -48,6 +48,18 @@ static void retr_state_free(void *p)
 	free(st);
 }
 
+/* Whether the index still has the message (its file may not). */
+static bool index_has(struct pop3_maildrop *md, uint32_t uid)
+{
+	struct store_reader *r;
+	if (store_reader_begin(md->view, &r, NULL) != STORE_OK)
+		return false;
+	struct store_msg m;
+	bool found = store_reader_get(r, uid, STORE_FETCH_FLAGS, &m) == STORE_OK;
+	store_reader_end(&r);
+	return found;
+}
+
 /* Opens the file and writes the first line. Returns false if the reply
    is an -ERR instead. */
 static bool retr_start(struct pop3_job *j, struct retr_state *st)
@@ -56,11 +68,18 @@ static bool retr_start(struct pop3_job *j, struct retr_state *st)
 	if (st->fd < 0) {
 		j->result = st->fd;
 		st->fd = -1;
-		/* Expunged by an IMAP session since the snapshot. */
-		if (j->result == STORE_ERR_NOT_FOUND)
+		if (j->result == STORE_ERR_NOT_FOUND && index_has(j->s->drop, st->uid)) {
+			/* The index has it but its file is gone: the store was
+			   damaged behind our back; retrying will not help until
+			   an admin runs `petrelctl store check`. */
+			j->result = STORE_ERR_IO;
+			pop3_job_err(j, "[SYS/PERM] Message %u cannot be read.", st->number);
+		} else if (j->result == STORE_ERR_NOT_FOUND) {
+			/* Expunged by an IMAP session since the snapshot. */
 			pop3_job_err(j, "Message %u no longer exists.", st->number);
-		else
+		} else {
 			pop3_job_err(j, "[SYS/TEMP] Cannot read message %u now.", st->number);
+		}
 		return false;
 	}
 	st->chunk = xmalloc(READ_CHUNK);
