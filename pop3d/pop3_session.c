@@ -83,8 +83,12 @@ static void dispatch(struct pop3_session *s, struct span line)
 		pop3_bad_command(s);
 		return;
 	}
-	s->bad_commands = 0;
+	/* A command that ran without a syntax error ends a run of bad ones;
+	   one with bad arguments adds to it (pop3_bad_command). */
+	unsigned int bad_before = s->bad_commands;
 	cmd->run(s, args);
+	if (s->bad_commands == bad_before)
+		s->bad_commands = 0;
 }
 
 static void pop3_line(struct conn *c, struct span line)
