@@ -15,7 +15,7 @@ PACKAGES="
   python3 python3-pytest python3-spf python3-dkim python3-dnslib python3-dnspython python3-nacl
   swaks postfix
   dovecot-imapd dovecot-pop3d dovecot-lmtpd
-  isync mutt tmux
+  isync mutt tmux fetchmail
 "
 
 missing=""
