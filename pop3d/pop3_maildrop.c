@@ -120,13 +120,11 @@ int pop3_maildrop_update(struct pop3_maildrop *md, const struct pop3_policy *pol
 	if (seen_count > 0)
 		ret = store_view_set_flags(md->view, seen, seen_count, STORE_FLAGS_ADD,
 					   STORE_FLAG_SEEN, NULL, error_r);
-	/* The store expunges only \Deleted messages: flag them first. Only
-	   our UIDs are passed, so a message IMAP marked \Deleted stays. */
+	/* Only our UIDs: a message IMAP marked \Deleted stays. No \Deleted
+	   pass first: DELE decided, and setting the flag would rename every
+	   file only to unlink it. */
 	if (ret == STORE_OK && gone_count > 0)
-		ret = store_view_set_flags(md->view, gone, gone_count, STORE_FLAGS_ADD,
-					   STORE_FLAG_DELETED, NULL, error_r);
-	if (ret == STORE_OK && gone_count > 0)
-		ret = store_view_expunge(md->view, gone, gone_count, error_r);
+		ret = store_view_expunge_uids(md->view, gone, gone_count, error_r);
 	free(seen);
 	free(gone);
 	*deleted_r = (uint32_t)gone_count;

@@ -252,6 +252,7 @@ struct expunge_job {
 	size_t path_count;
 	size_t expunged;  /* records removed (a file may already be gone) */
 	uint32_t uidnext;
+	bool any_flags;	  /* store_view_expunge_uids: \Deleted or not */
 };
 
 static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *rec,
@@ -264,7 +265,7 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 		return STORE_OK;
 	if (ret < 0)
 		return ret;
-	if (!(old.flags & STORE_FLAG_DELETED))
+	if (!(old.flags & STORE_FLAG_DELETED) && !j->any_flags)
 		return STORE_OK;
 	char *path = msgfile_locate(j->v->folder, old.name, old.flags, old.keywords, mf, names);
 	ret = msgindex_del(u, txn, rec, uid);
@@ -325,13 +326,15 @@ static int expunge_index(struct expunge_job *j, MDB_txn *txn, char **error_r)
 	return ret;
 }
 
-int store_view_expunge(struct store_view *v, const uint32_t *uids, size_t count, char **error_r)
+static int expunge(struct store_view *v, const uint32_t *uids, size_t count, bool any_flags,
+		   char **error_r)
 {
 	if (store_view_readonly(v))
 		return store_fail(STORE_ERR_NOT_ALLOWED, error_r, "mailbox is read-only");
 	struct store_user *u = v->u;
 	for (;;) {
-		struct expunge_job j = { .v = v, .uids = uids, .count = count };
+		struct expunge_job j = { .v = v, .uids = uids, .count = count,
+					 .any_flags = any_flags };
 		MDB_txn *txn;
 		int ret = user_txn_begin(u, true, &txn, error_r);
 		if (ret < 0)
@@ -369,4 +372,19 @@ int store_view_expunge(struct store_view *v, const uint32_t *uids, size_t count,
 		if ((ret = user_grow_map(u, error_r)) < 0)
 			return ret;
 	}
+}
+
+int store_view_expunge(struct store_view *v, const uint32_t *uids, size_t count, char **error_r)
+{
+	return expunge(v, uids, count, false, error_r);
+}
+
+/* For POP3's UPDATE state: DELE is the decision to delete, so the
+   \Deleted pass (a rename of every file, and a commit) is skipped. */
+int store_view_expunge_uids(struct store_view *v, const uint32_t *uids, size_t count,
+			    char **error_r)
+{
+	if (uids == NULL)
+		return store_fail(STORE_ERR_INVALID, error_r, "no UIDs to expunge");
+	return expunge(v, uids, count, true, error_r);
 }

@@ -260,6 +260,10 @@ int store_view_set_flags(struct store_view *v, const uint32_t *uids, size_t coun
 /* Expunges the given UIDs that have \Deleted, or every \Deleted message
    when uids is NULL. */
 int store_view_expunge(struct store_view *v, const uint32_t *uids, size_t count, char **error_r);
+/* Expunges the given UIDs whatever their flags (POP3's UPDATE state, where
+   DELE decided); missing ones are skipped. uids must not be NULL. */
+int store_view_expunge_uids(struct store_view *v, const uint32_t *uids, size_t count,
+			    char **error_r);
 /* Copies (or moves) the given UIDs into another mailbox of the same user.
    *dest_uids_r (malloc'd, count entries, 0 for skipped ones) and the
    destination's UIDVALIDITY are returned for COPYUID. */

@@ -1,5 +1,6 @@
-/* Session locks (store_lock_*): exclusion within a process and across
-   processes, release on close and on a crash, the stamp. */
+/* What the store gives POP3's maildrop: session locks (store_lock_*:
+   exclusion within a process and across processes, release on close and on
+   a crash, the stamp) and store_view_expunge_uids. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -31,7 +32,7 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/petrel-lock-test-XXXXXX");
+	strcpy(f->dir, "/tmp/petrel-maildrop-test-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	f->data = xasprintf("%s/data", f->dir);
 	struct store_options o = { .data_dir = f->data, .program = "test" };
@@ -148,6 +149,62 @@ static void test_across_processes_and_crash(void **state)
 	free(path);
 }
 
+/* store_view_expunge_uids: expunges the UIDs given whatever their flags,
+   only those, and a view that had them reports the expunges. */
+static uint32_t append(struct fixture *f, uint32_t flags)
+{
+	static const char text[] = "Subject: x\n\nbody\n";
+	struct store_draft *d;
+	char *error = NULL;
+	assert_int_equal(store_draft_begin(f->u, &d, &error), STORE_OK);
+	assert_int_equal(store_draft_write(d, text, sizeof(text) - 1, &error), STORE_OK);
+	assert_int_equal(store_draft_finish(d, &error), STORE_OK);
+	struct store_append item = { .draft = d, .mailbox = "INBOX", .flags = flags };
+	assert_int_equal(store_append(f->u, &item, 1, &error), STORE_OK);
+	assert_int_equal(item.result, STORE_OK);
+	return item.uid;
+}
+
+static uint32_t seen_expunged[8];
+static size_t seen_count;
+
+static void expunged_cb(void *ctx, uint32_t seq, uint32_t uid)
+{
+	seen_expunged[seen_count++] = uid;
+}
+
+static void test_expunge_uids(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t a = append(f, 0), b = append(f, STORE_FLAG_DELETED), c = append(f, STORE_FLAG_SEEN);
+	struct store_view *v, *other;
+	struct store_view_status st;
+	char *error = NULL;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, &error), STORE_OK);
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &other, &st, &error), STORE_OK);
+	assert_int_equal(st.messages, 3);
+	/* a and c have no \Deleted: expunged all the same; b (\Deleted, not
+	   named) stays; 99 does not exist and is skipped. */
+	uint32_t uids[] = { a, c, 99 };
+	assert_int_equal(store_view_expunge_uids(v, uids, 3, &error), STORE_OK);
+	assert_int_equal(store_view_expunge_uids(v, NULL, 0, &error), STORE_ERR_INVALID);
+	free(error);
+	error = NULL;
+	struct store_sync_cb cb = { .expunged = expunged_cb };
+	seen_count = 0;
+	assert_int_equal(store_view_sync(other, true, &cb, NULL, &error), STORE_OK);
+	assert_int_equal(seen_count, 2);
+	assert_int_equal(seen_expunged[0], a);
+	assert_int_equal(seen_expunged[1], c);
+	assert_int_equal(store_view_count(other), 1);
+	assert_int_equal(store_view_uid(other, 1), b);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, &error), STORE_OK);
+	assert_int_equal(info.messages, 1);
+	store_view_close(&v);
+	store_view_close(&other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +212,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stamp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_across_processes_and_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_uids, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
