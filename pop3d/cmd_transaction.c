@@ -17,49 +17,71 @@
 
 #define LISTING_BATCH 16384 /* bytes of lines per write */
 
+enum pop3_msg_lookup pop3_msg_find(struct pop3_maildrop *md, struct span args,
+				    unsigned int args_wanted, struct pop3_msg **m_r, uint64_t *number_r,
+				    uint64_t *n_r)
+{
+	struct span words[2];
+	int count = pop3_args_split(args, words, args_wanted);
+	if (count < 0)
+		return POP3_MSG_TOO_MANY_ARGS;
+	if ((unsigned int)count < args_wanted)
+		return POP3_MSG_MISSING;
+	switch (pop3_number_parse(words[0], UINT32_MAX, number_r)) {
+	case POP3_NUMBER_OK:
+		break;
+	case POP3_NUMBER_TOO_LARGE:
+		return POP3_MSG_TOO_LARGE;
+	case POP3_NUMBER_INVALID:
+		return POP3_MSG_INVALID;
+	}
+	if (args_wanted == 2 && pop3_number_parse(words[1], UINT64_MAX, n_r) != POP3_NUMBER_OK)
+		return POP3_MSG_BAD_LINES;
+	struct pop3_msg *m = pop3_maildrop_msg(md, *number_r);
+	if (m == NULL)
+		return POP3_MSG_NO_SUCH;
+	if (m->marks & POP3_MSG_DELETED)
+		return POP3_MSG_DELETED_ALREADY;
+	*m_r = m;
+	return POP3_MSG_FOUND;
+}
+
 struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *command, struct span args,
 			      unsigned int args_wanted, uint64_t *n_r)
 {
 	const char *usage = args_wanted == 1 ? "msg" : "msg n";
-	struct span words[2];
-	int count = pop3_args_split(args, words, args_wanted);
-	if (count < 0) {
+	struct pop3_msg *m = NULL;
+	uint64_t number = 0, lines = 0;
+	switch (pop3_msg_find(s->drop, args, args_wanted, &m, &number, &lines)) {
+	case POP3_MSG_FOUND:
+		if (n_r != NULL)
+			*n_r = lines;
+		return m;
+	case POP3_MSG_TOO_MANY_ARGS:
 		pop3_err(s, "Too many arguments; expected: %s %s.", command, usage);
-		pop3_bad_command(s);
-		return NULL;
-	}
-	if ((unsigned int)count < args_wanted) {
-		pop3_err(s, "Expected: %s %s.", command, usage);
-		pop3_bad_command(s);
-		return NULL;
-	}
-	uint64_t n;
-	switch (pop3_number_parse(words[0], UINT32_MAX, &n)) {
-	case POP3_NUMBER_OK:
 		break;
-	case POP3_NUMBER_TOO_LARGE:
+	case POP3_MSG_MISSING:
+		pop3_err(s, "Expected: %s %s.", command, usage);
+		break;
+	case POP3_MSG_INVALID:
+		pop3_err(s, "Invalid message number.");
+		break;
+	case POP3_MSG_BAD_LINES:
+		pop3_err(s, "Invalid number of lines.");
+		break;
+	/* Well-formed, but not there: no syntax error. */
+	case POP3_MSG_TOO_LARGE:
 		pop3_err(s, "No such message.");
 		return NULL;
-	case POP3_NUMBER_INVALID:
-		pop3_err(s, "Invalid message number.");
-		pop3_bad_command(s);
+	case POP3_MSG_NO_SUCH:
+		pop3_err(s, "There is no message %" PRIu64 ".", number);
+		return NULL;
+	case POP3_MSG_DELETED_ALREADY:
+		pop3_err(s, "Message %" PRIu64 " is deleted.", number);
 		return NULL;
 	}
-	if (args_wanted == 2 && pop3_number_parse(words[1], UINT64_MAX, n_r) != POP3_NUMBER_OK) {
-		pop3_err(s, "Invalid number of lines.");
-		pop3_bad_command(s);
-		return NULL;
-	}
-	struct pop3_msg *m = pop3_maildrop_msg(s->drop, n);
-	if (m == NULL) {
-		pop3_err(s, "There is no message %" PRIu64 ".", n);
-		return NULL;
-	}
-	if (m->marks & POP3_MSG_DELETED) {
-		pop3_err(s, "Message %" PRIu64 " is deleted.", n);
-		return NULL;
-	}
-	return m;
+	pop3_bad_command(s);
+	return NULL;
 }
 
 static bool no_args(struct pop3_session *s, const char *command, struct span args)

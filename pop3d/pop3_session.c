@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/login.h"
+#include "common/xalloc.h"
 #include "pop3d/pop3_job.h"
 
 #define IN_AUTHORIZATION (1u << POP3_STATE_AUTHORIZATION)
@@ -106,12 +107,53 @@ static void pop3_line_too_long(struct conn *c)
 	pop3_bad_command(pop3_session(c));
 }
 
+bool pop3_take_line(struct pop3_session *s, struct span *line_r)
+{
+	if (s->unread != NULL || s->unread_too_long)
+		return false;
+	struct reader_item item;
+	switch (reader_next(&s->conn.reader, &item)) {
+	case READER_LINE:
+		*line_r = item.data;
+		return true;
+	case READER_LINE_TOO_LONG:
+		s->unread_too_long = true; /* answered in its turn */
+		return false;
+	default:
+		return false;
+	}
+}
+
+void pop3_unread_line(struct pop3_session *s, struct span line)
+{
+	s->unread = xmalloc(line.len + 1);
+	memcpy(s->unread, line.ptr, line.len);
+	s->unread_len = line.len;
+}
+
+/* The line read ahead and handed back, in its turn. */
+static void process_unread(struct pop3_session *s)
+{
+	if (s->unread_too_long) {
+		s->unread_too_long = false;
+		pop3_line_too_long(&s->conn);
+	} else if (s->unread != NULL) {
+		char *line = s->unread;
+		s->unread = NULL;
+		pop3_line(&s->conn, span_make(line, s->unread_len));
+		free(line);
+	}
+}
+
 static void pop3_ready(struct conn *c)
 {
 	struct pop3_session *s = pop3_session(c);
 	/* A listing in progress goes first: its lines may not interleave
 	   with the next command's answer. */
 	if (s->listing != NULL && !s->listing(s))
+		return;
+	process_unread(s);
+	if (c->busy || conn_is_closing(c) || s->listing != NULL)
 		return;
 	conn_process_lines(c, pop3_line, pop3_line_too_long);
 }
@@ -147,6 +189,7 @@ static void pop3_destroy(struct conn *c)
 	free(s->user);
 	free(s->auth_mech);
 	free(s->user_name);
+	free(s->unread);
 }
 
 const struct conn_handler pop3_handler = {

@@ -55,6 +55,11 @@ struct pop3_session {
 	   drains, before the next command is read. */
 	pop3_listing_fn *listing;
 	uint32_t listing_next;	/* the next message to list */
+	/* A pipelined line read ahead by pop3_take_line and handed back:
+	   dispatched before anything else in the reader. */
+	char *unread;
+	size_t unread_len;
+	bool unread_too_long;	/* the line read ahead was too long */
 };
 
 static inline struct pop3_session *pop3_session(struct conn *c)
@@ -97,12 +102,35 @@ pop3_command_fn pop3_cmd_retr, pop3_cmd_top;
 pop3_command_fn pop3_cmd_quit;
 
 /*
- * For TRANSACTION commands: parses "msg" (args_wanted 1) or "msg n" (2),
- * answering -ERR for a missing, malformed, absent or deleted message.
- * Returns the message, with *n_r set for two arguments, or NULL.
+ * For TRANSACTION commands: parses "msg" (args_wanted 1) or "msg n" (2)
+ * and finds the message. pop3_msg_find only says what is wrong;
+ * pop3_msg_arg answers -ERR for it (counting syntax errors) and returns
+ * the message, with *n_r set for two arguments, or NULL.
  */
+enum pop3_msg_lookup {
+	POP3_MSG_FOUND,
+	POP3_MSG_TOO_MANY_ARGS,
+	POP3_MSG_MISSING,
+	POP3_MSG_INVALID,	   /* msg is not a number */
+	POP3_MSG_BAD_LINES,	   /* n is not a number */
+	POP3_MSG_TOO_LARGE,	   /* msg beyond any message number */
+	POP3_MSG_NO_SUCH,
+	POP3_MSG_DELETED_ALREADY,
+};
+enum pop3_msg_lookup pop3_msg_find(struct pop3_maildrop *md, struct span args,
+				    unsigned int args_wanted, struct pop3_msg **m_r, uint64_t *number_r,
+				    uint64_t *n_r);
 struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *command, struct span args,
 			      unsigned int args_wanted, uint64_t *n_r);
+
+/*
+ * Pipelined commands a job can take along (RETR, TOP): the next line
+ * already buffered, consumed from the reader, if there is one. A line the
+ * caller cannot take goes back with pop3_unread_line() (copied) and is the
+ * next one dispatched.
+ */
+bool pop3_take_line(struct pop3_session *s, struct span *line_r);
+void pop3_unread_line(struct pop3_session *s, struct span line);
 
 extern const struct conn_handler pop3_handler;
 
