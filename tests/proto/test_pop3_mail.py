@@ -172,6 +172,50 @@ def test_pipelined_transaction(sb, transport):
     assert imap_count(sb) == 2
 
 
+def test_pipelined_retrieval_runs_keep_their_order(sb, transport):
+    """A run of pipelined RETR/TOP is answered in one go by pop3d; every
+    answer must still come in order, errors included: a message IMAP
+    expunged since the snapshot, a file gone behind the store's back, a
+    malformed command, a line too long, and a DELE that breaks the run."""
+    deliver(sb, [message(i) for i in range(1, 7)])
+    files = stored(sb)
+    c = raw(sb, transport)
+    m = imap(sb)
+    m.select("INBOX")
+    m.uid("STORE", "2", "+FLAGS", r"(\Deleted)")
+    m.expunge()
+    m.logout()
+    os.unlink(message_files(sb)[3])
+    c.send(b"RETR 1\r\nRETR 2\r\nRETR 3\r\nTOP 4 0\r\nRETR 5\r\nRETR x\r\nRETR 6\r\n" +
+           b"RETR " + b"9" * 9000 + b"\r\nRETR 4\r\nDELE 4\r\nRETR 4\r\nRETR 5\r\n" +
+           b"RETR 1\r\n" * 100 + b"STAT\r\n")
+
+    def retr(n):
+        assert raw_line(c) == b"+OK %d octets\r\n" % len(files[n - 1])
+        assert unstuff(raw_multiline(c)) == files[n - 1]
+
+    retr(1)
+    assert raw_line(c) == b"-ERR Message 2 no longer exists.\r\n"
+    assert raw_line(c) == b"-ERR [SYS/PERM] Message 3 cannot be read.\r\n"
+    assert raw_line(c) == b"+OK Top of message 4 follows.\r\n"
+    assert raw_multiline(c) == files[3].split(b"\r\n\r\n")[0] + b"\r\n\r\n.\r\n"
+    retr(5)
+    assert raw_line(c) == b"-ERR Invalid message number.\r\n"
+    retr(6)
+    assert raw_line(c) == b"-ERR Line too long.\r\n"
+    retr(4)
+    assert raw_line(c) == b"+OK Marked to be deleted.\r\n"
+    assert raw_line(c) == b"-ERR Message 4 is deleted.\r\n"
+    retr(5)
+    for _ in range(100):
+        retr(1)
+    assert raw_line(c).startswith(b"+OK 5 ")
+    c.send("QUIT\r\n")
+    assert raw_line(c) == b"+OK Logging out, messages deleted.\r\n"
+    # RETR'd messages are \Seen; 4 is gone; 2 was expunged by IMAP.
+    assert imap_flags(sb) == {1: "\\Seen", 3: "", 5: "\\Seen", 6: "\\Seen"}
+
+
 def test_large_listing_streams(make_sandbox):
     """LIST and UIDL of 3,000 messages: complete and in order, also to a
     client that reads nothing until all commands are sent."""
