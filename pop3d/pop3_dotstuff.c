@@ -26,15 +26,19 @@ static void line_ended(struct pop3_dotstuff *st, bool empty)
 size_t pop3_dotstuff_feed(struct pop3_dotstuff *st, const uint8_t *in, size_t len,
 			  struct buf *out)
 {
-	size_t i = 0;
+	/* Input goes out in runs, appended only where a byte must be added
+	   (a stuffed dot, the CR of a bare LF) and at the end: a stored
+	   message needs few, so most of a chunk is one copy. */
+	size_t i = 0, run = 0;
 	while (i < len && !st->done) {
-		if (st->line_len == 0 && in[i] == '.')
+		if (st->line_len == 0 && in[i] == '.') {
+			buf_append(out, in + run, i - run);
 			buf_append_byte(out, '.');
-		/* The rest of the line (or of the input) goes out as it is. */
+			run = i;
+		}
 		const uint8_t *lf = memchr(in + i, '\n', len - i);
 		size_t end = lf != NULL ? (size_t)(lf - in) : len;
 		if (end > i) {
-			buf_append(out, in + i, end - i);
 			st->line_len += end - i;
 			st->prev = in[end - 1];
 			i = end;
@@ -43,10 +47,15 @@ size_t pop3_dotstuff_feed(struct pop3_dotstuff *st, const uint8_t *in, size_t le
 			break;
 		/* CRLF stays; a bare LF gets its CR. */
 		bool had_cr = st->line_len > 0 && st->prev == '\r';
-		buf_append_str(out, had_cr ? "\n" : "\r\n");
-		i++;
+		if (!had_cr) {
+			buf_append(out, in + run, i - run);
+			buf_append_byte(out, '\r');
+			run = i;
+		}
+		i++; /* the LF goes with the run */
 		line_ended(st, st->line_len == 0 || (st->line_len == 1 && had_cr));
 	}
+	buf_append(out, in + run, i - run);
 	return i;
 }
 
