@@ -8,16 +8,26 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/xalloc.h"
 #include "pop3d/pop3_job.h"
 #include "pop3d/pop3_session.h"
 #include "store/store.h"
 
+struct update_state {
+	uint32_t messages, retrieved, deleted;
+};
+
 static void update_work(struct pop3_job *j)
 {
 	struct pop3_session *s = j->s;
+	struct update_state *st = j->state;
 	uint32_t deleted = 0;
+	st->messages = s->drop->count;
+	for (uint32_t i = 0; i < s->drop->count; i++)
+		st->retrieved += (s->drop->msgs[i].marks & POP3_MSG_RETRIEVED) != 0;
 	j->result = pop3_maildrop_update(s->drop, &pop3d_of(s)->policy, true, (int64_t)time(NULL),
 					 &deleted, &j->error);
+	st->deleted = deleted;
 	/* The job owns the maildrop while it runs (pop3_session.h). */
 	pop3_maildrop_close(&s->drop);
 	if (j->result < 0)
@@ -31,9 +41,13 @@ static void update_work(struct pop3_job *j)
 
 static void update_finish(struct pop3_job *j)
 {
+	struct update_state *st = j->state;
 	if (j->result < 0)
 		log_error(&j->s->conn.log, "store_error", "op=pop3_update error=\"%s\"",
 			  j->error != NULL ? j->error : store_strerror(j->result));
+	else
+		log_info(&j->s->conn.log, "pop3_update", "messages=%u retrieved=%u deleted=%u",
+			 st->messages, st->retrieved, st->deleted);
 }
 
 void pop3_cmd_quit(struct pop3_session *s, struct span args)
@@ -44,5 +58,5 @@ void pop3_cmd_quit(struct pop3_session *s, struct span args)
 		return;
 	}
 	s->state = POP3_STATE_UPDATE;
-	pop3_job_run(s, update_work, update_finish, NULL, NULL);
+	pop3_job_run(s, update_work, update_finish, xcalloc(1, sizeof(struct update_state)), free);
 }

@@ -163,17 +163,25 @@ static void pop3_open(struct conn *c)
 	pop3_ok(pop3_session(c), "Petrel ready.");
 }
 
+/* Says why the session ends, unless that would land inside a multi-line
+   response under way (a RETR to a client that stopped reading): that one
+   stays without its terminator, which tells the client enough. */
+static void end_session(struct pop3_session *s, const char *why)
+{
+	if (s->job == NULL && s->listing == NULL)
+		pop3_err(s, "%s", why);
+	conn_close(&s->conn);
+}
+
 static void pop3_timeout(struct conn *c)
 {
 	/* RFC 1939 3: an autologout does not enter the UPDATE state. */
-	pop3_err(pop3_session(c), "Disconnected for inactivity.");
-	conn_close(c);
+	end_session(pop3_session(c), "Disconnected for inactivity.");
 }
 
 static void pop3_shutdown(struct conn *c)
 {
-	pop3_err(pop3_session(c), "[SYS/TEMP] Server shutting down.");
-	conn_close(c);
+	end_session(pop3_session(c), "[SYS/TEMP] Server shutting down.");
 }
 
 static void pop3_destroy(struct conn *c)

@@ -9,6 +9,7 @@ import os
 import poplib
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -626,3 +627,28 @@ def test_other_sessions_are_served_while_one_client_stalls(make_sandbox):
     stalled.sock.settimeout(60)
     assert raw_line(stalled).startswith(b"+OK ")
     assert unstuff(raw_multiline(stalled)) == stored(sb)[0]
+
+
+def test_shutdown_during_a_stalled_retr(make_sandbox):
+    """SIGTERM while a RETR waits for a client that stopped reading: the
+    server stops (within its grace period), and the response is cut short
+    without a terminator - no "-ERR" lands inside the message."""
+    sb = sandbox(make_sandbox, daemons=("pop3d", "lmtpd"))
+    deliver(sb, [big_message(5)])
+    c = raw(sb, "plain")
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    c.send("RETR 1\r\n")
+    time.sleep(0.5)
+    sb.procs["pop3d"].send_signal(signal.SIGTERM)
+    # The client reads again: what was queued arrives, then the close.
+    data = c.buf
+    while True:
+        chunk = c.sock.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    sb.stop("pop3d")  # exited 0, with no sanitizer report
+    assert data.startswith(b"+OK ")
+    assert not data.endswith(b"\r\n.\r\n")
+    assert b"-ERR" not in data
+    assert "shutdown" in sb.log("pop3d")
