@@ -221,6 +221,9 @@ void store_view_close(struct store_view **vp)
 		return;
 	*vp = NULL;
 	keyword_names_free(v->keyword_names);
+	if (v->file_letters != NULL)
+		mailbox_file_free(v->file_letters);
+	free(v->file_letters);
 	free(v->mailbox);
 	free(v->folder);
 	free(v->uids);

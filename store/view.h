@@ -26,6 +26,10 @@ struct store_view {
 	size_t recent_count;
 	struct timespec new_mtime;	   /* new/ as of the last import */
 	char *keyword_names[STORE_MAX_KEYWORDS];
+	/* The folder's keyword letters, read when a message with keywords is
+	   first opened and again when a file name built from them is not
+	   found (letters are only ever added, never reassigned). */
+	struct mailbox_file *file_letters;
 };
 
 /* The whole header block of a message, read from its file (reader.c). */

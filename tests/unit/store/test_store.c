@@ -748,6 +748,68 @@ static void test_search(void **state)
 	store_view_close(&v);
 }
 
+/* SUBJECT takes candidates from the header words: an encoded subject is
+   found by its decoded text, a word elsewhere in the header is not a hit. */
+static void subject_checks(struct fixture *f)
+{
+	uint32_t r[4];
+	struct store_search h = { .kind = STORE_SEARCH_HEADER, .field = "Subject",
+				  .text = "cr\xc3\xa8me" };
+	assert_int_equal(search(f, &h, r), 1);
+	assert_int_equal(r[0], 1);
+	h.text = "CAF\xc3\x89 CR"; /* across words, case-folded */
+	assert_int_equal(search(f, &h, r), 1);
+	h.text = "zed"; /* only in From */
+	assert_int_equal(search(f, &h, r), 0);
+	h.text = "brulee"; /* only in message 2's To and body */
+	assert_int_equal(search(f, &h, r), 0);
+	h.text = "lain";
+	assert_int_equal(search(f, &h, r), 1);
+	assert_int_equal(r[0], 2);
+	h.text = ""; /* both have a Subject field */
+	assert_int_equal(search(f, &h, r), 2);
+}
+
+static void test_search_subject(void **state)
+{
+	struct fixture *f = *state;
+	append(f, "INBOX",
+	       "Subject: =?utf-8?q?Caf=C3=A9_cr=C3=A8me?=\nFrom: Zed <zed@example.test>\n\nbody\n",
+	       0, NULL, 0, 0);
+	append(f, "INBOX", "Subject: plain\nTo: brulee@example.test\n\nbrulee\n", 0, NULL, 0, 0);
+	subject_checks(f);
+	uint32_t left = 99;
+	assert_int_equal(wordindex_merge(f->u, "INBOX", 1000, &left, NULL), STORE_OK);
+	subject_checks(f);
+}
+
+/* A message whose keyword got a file-name letter after a view had read the
+   folder's letters is still opened by name. */
+static void test_open_after_new_keyword_letter(void **state)
+{
+	struct fixture *f = *state;
+	const char *b[] = { "$B" }, *a[] = { "$A" };
+	append(f, "Archive", msg(1), 0, b, 1, 0); /* the user knows $B */
+	uint32_t uid = append(f, "INBOX", msg(2), 0, a, 1, 0);
+	struct store_view *v, *v2;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, NULL), STORE_OK);
+	int fd = store_view_open_message(v, uid, NULL);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v2, &st, NULL), STORE_OK);
+	struct store_keywords k = { b, 1 };
+	assert_int_equal(store_view_set_flags(v2, &uid, 1, STORE_FLAGS_ADD, 0, &k, NULL), STORE_OK);
+	store_view_close(&v2);
+	fd = store_view_open_message(v, uid, NULL);
+	assert_true(fd >= 0);
+	char head[6] = "";
+	assert_int_equal(read(fd, head, 5), 5);
+	assert_string_equal(head, "From:");
+	close(fd);
+	store_view_close(&v);
+}
+
 /* -------------------------------------------------------- notifications */
 
 static void note_cb(const char *user, const char *mailbox, void *ctx)
@@ -1103,6 +1165,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flags_and_file_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_subject, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_after_new_keyword_letter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_keeps_everything, setup, teardown),
