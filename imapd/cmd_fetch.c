@@ -192,21 +192,24 @@ static int header_fields(struct store_reader *r, int fd, uint32_t uid,
 			 const struct imap_section *sec, const struct imap_section_range *range,
 			 struct buf *out)
 {
-	struct buf block = BUF_INIT;
-	int ret = 0;
 	if (from_index(sec)) {
-		ret = store_reader_header(r, uid, sec->fields, sec->field_count, &block);
-	} else if (range->size > 16 * 1024 * 1024) {
-		ret = -1;
-	} else {
-		buf_reserve(&block, (size_t)range->size);
-		ret = read_exact(fd, range->offset, block.data, (size_t)range->size);
-		if (ret == 0)
-			block.len = (size_t)range->size;
+		struct span block;
+		if (store_reader_header_ref(r, uid, sec->fields, sec->field_count, &block) < 0)
+			return -1;
+		imap_header_filter(block, sec->fields, sec->field_count,
+				   sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, out);
+		return 0;
 	}
-	if (ret == 0)
+	if (range->size > 16 * 1024 * 1024)
+		return -1;
+	struct buf block = BUF_INIT;
+	buf_reserve(&block, (size_t)range->size);
+	int ret = read_exact(fd, range->offset, block.data, (size_t)range->size);
+	if (ret == 0) {
+		block.len = (size_t)range->size;
 		imap_header_filter(buf_span(&block), sec->fields, sec->field_count,
 				   sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, out);
+	}
 	buf_free(&block);
 	return ret == 0 ? 0 : -1;
 }

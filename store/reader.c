@@ -20,6 +20,15 @@ struct store_reader {
 	struct arena arena;
 	struct buf scratch; /* decompressed cache records */
 	int cur_fd;	    /* the folder's cur/, opened with the first file */
+	/* Cursors for reading many messages in UID order (msg_get_at);
+	   opened on first use, closed with the transaction. */
+	MDB_cursor *msgs, *headers;
+	struct buf header_scratch; /* a compressed header record, unpacked */
+	/* store_reader_header: whether the index keeps all of these fields,
+	   worked out once for a FETCH's list, not per message */
+	const char *const *checked_fields;
+	size_t checked_count;
+	bool checked_cached;
 };
 
 int store_reader_begin(struct store_view *v, struct store_reader **r_r, char **error_r)
@@ -43,12 +52,29 @@ void store_reader_end(struct store_reader **rp)
 	if (r == NULL)
 		return;
 	*rp = NULL;
+	if (r->msgs != NULL)
+		mdb_cursor_close(r->msgs);
+	if (r->headers != NULL)
+		mdb_cursor_close(r->headers);
 	user_txn_abort(r->v->u, r->txn);
+	buf_free(&r->header_scratch);
 	if (r->cur_fd >= 0)
 		close(r->cur_fd);
 	arena_free(&r->arena);
 	buf_free(&r->scratch);
 	free(r);
+}
+
+static int open_cursor(struct store_reader *r, MDB_dbi dbi, MDB_cursor **c)
+{
+	if (*c != NULL)
+		return STORE_OK;
+	return user_rc(mdb_cursor_open(r->txn, dbi, c), "cursor", NULL);
+}
+
+static int msgs_cursor(struct store_reader *r)
+{
+	return open_cursor(r, r->v->u->msgs, &r->msgs);
 }
 
 int store_reader_get(struct store_reader *r, uint32_t uid, unsigned int what, struct store_msg *m)
@@ -57,7 +83,9 @@ int store_reader_get(struct store_reader *r, uint32_t uid, unsigned int what, st
 	memset(m, 0, sizeof(*m));
 	m->uid = uid;
 	struct msg_info rec;
-	int ret = msg_get(v->u, r->txn, v->mailbox_id, uid, &rec);
+	int ret = msgs_cursor(r);
+	if (ret == STORE_OK)
+		ret = msg_get_at(r->msgs, v->mailbox_id, uid, &rec);
 	if (ret < 0)
 		return ret;
 	m->flags = rec.flags;
@@ -127,11 +155,12 @@ static int open_named(struct store_view *v, const struct msg_info *mi, int *cur_
    The name is built from the flags without touching the folder's
    petrel-mailbox file unless the message has keywords (FETCH opens
    thousands of files in a row; re-reading it cost a third of the time). */
-static int open_file(struct store_view *v, MDB_txn *txn, uint32_t uid, int *cur_fd,
-		     char **error_r)
+static int open_file(struct store_view *v, MDB_txn *txn, MDB_cursor *msgs, uint32_t uid,
+		     int *cur_fd, char **error_r)
 {
 	struct msg_info mi;
-	int ret = msg_get(v->u, txn, v->mailbox_id, uid, &mi);
+	int ret = msgs != NULL ? msg_get_at(msgs, v->mailbox_id, uid, &mi) :
+				 msg_get(v->u, txn, v->mailbox_id, uid, &mi);
 	if (ret < 0)
 		return store_fail(ret, error_r, "no such message");
 	bool fresh = false;
@@ -170,7 +199,7 @@ int view_read_header_file(struct store_view *v, MDB_txn *txn, uint32_t uid, stru
 	buf_free(&scratch);
 	if (ret < 0 || cv.part_count == 0)
 		return ret;
-	int fd = open_file(v, txn, uid, NULL, NULL);
+	int fd = open_file(v, txn, NULL, uid, NULL, NULL);
 	if (fd < 0)
 		return fd;
 	ret = STORE_OK;
@@ -185,28 +214,56 @@ int view_read_header_file(struct store_view *v, MDB_txn *txn, uint32_t uid, stru
 	return ret;
 }
 
-int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,
-			size_t count, struct buf *out)
+int store_reader_header_ref(struct store_reader *r, uint32_t uid, const char *const *fields,
+			    size_t count, struct span *block_r)
 {
+	*block_r = span_make("", 0);
 	bool cached = fields != NULL && count > 0;
-	for (size_t i = 0; cached && i < count; i++)
-		cached = msgtext_field_cached(fields[i], strlen(fields[i]));
-	if (!cached)
-		return view_read_header_file(r->v, r->txn, uid, out);
-	int ret = msgindex_get_blob(r->v->u, r->txn, r->v->u->headers, r->v->mailbox_id, uid, out,
-				    NULL);
+	if (cached && fields == r->checked_fields && count == r->checked_count) {
+		cached = r->checked_cached;
+	} else {
+		for (size_t i = 0; cached && i < count; i++)
+			cached = msgtext_field_cached(fields[i], strlen(fields[i]));
+		r->checked_fields = fields;
+		r->checked_count = count;
+		r->checked_cached = cached;
+	}
+	int ret;
+	if (!cached) {
+		buf_clear(&r->header_scratch);
+		ret = view_read_header_file(r->v, r->txn, uid, &r->header_scratch);
+		*block_r = buf_span(&r->header_scratch);
+		return ret;
+	}
+	ret = open_cursor(r, r->v->u->headers, &r->headers);
+	if (ret == STORE_OK)
+		ret = msgindex_blob_at(r->headers, r->v->mailbox_id, uid, block_r,
+				       &r->header_scratch);
 	/* No record: the message has none of the cached fields. */
 	return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
 }
 
+int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,
+			size_t count, struct buf *out)
+{
+	struct span block;
+	int ret = store_reader_header_ref(r, uid, fields, count, &block);
+	if (ret == STORE_OK && buf_append(out, block.ptr, block.len) < 0)
+		ret = STORE_ERR_IO;
+	return ret;
+}
+
 int view_open_file(struct store_view *v, MDB_txn *txn, uint32_t uid)
 {
-	return open_file(v, txn, uid, NULL, NULL);
+	return open_file(v, txn, NULL, uid, NULL, NULL);
 }
 
 int store_reader_open(struct store_reader *r, uint32_t uid, char **error_r)
 {
-	return open_file(r->v, r->txn, uid, &r->cur_fd, error_r);
+	int ret = msgs_cursor(r);
+	if (ret < 0)
+		return store_fail(ret, error_r, "cannot read the index");
+	return open_file(r->v, r->txn, r->msgs, uid, &r->cur_fd, error_r);
 }
 
 int store_view_open_message(struct store_view *v, uint32_t uid, char **error_r)
@@ -215,7 +272,7 @@ int store_view_open_message(struct store_view *v, uint32_t uid, char **error_r)
 	int ret = user_txn_begin(v->u, false, &txn, error_r);
 	if (ret < 0)
 		return ret;
-	int fd = open_file(v, txn, uid, NULL, error_r);
+	int fd = open_file(v, txn, NULL, uid, NULL, error_r);
 	user_txn_abort(v->u, txn);
 	return fd;
 }

@@ -311,9 +311,14 @@ int store_reader_get(struct store_reader *r, uint32_t uid, unsigned int what, st
    index keeps (From, To, Cc, Subject, Date, Message-ID, References, ...),
    only those lines come, from the index; otherwise, or with fields NULL,
    the whole header block is read from the file. The caller picks the lines
-   it wants (IMAP HEADER.FIELDS). */
+   it wants (IMAP HEADER.FIELDS). The list is looked at once per reader:
+   pass the same unchanged array for every message. */
 int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,
 			size_t count, struct buf *out);
+/* The same block borrowed (no copy): valid until the next call on the
+   reader or its end. */
+int store_reader_header_ref(struct store_reader *r, uint32_t uid, const char *const *fields,
+			    size_t count, struct span *block_r);
 
 /* Opens the message file read-only. Returns an fd or a negative store error.
    The reader's form is cheaper for many messages in a row. */
