@@ -794,10 +794,11 @@ def count_disturbed(clients):
     return closed, written
 
 
-def idle_memory(args, make, tls, measure_service, label=""):
-    """N idle connections on a fresh instance: memory before and after."""
+def idle_memory(args, make, tls, measure_service, label="", n=None):
+    """n (default --idle-conns) idle connections on a fresh instance: memory
+    before and after."""
     ctx = tls_client_context()
-    n = args.idle_conns
+    n = n or args.idle_conns
     with make() as inst:
         port = inst.ports["imaps" if tls else "imap"]
         # Warm-up: the first SELECT (Dovecot indexes the delivered mail),
@@ -908,7 +909,8 @@ def idle_phase(args, fill, checks, res):
                 pid_max = int(f.read())
         except (OSError, ValueError):
             pid_max = None
-        need = args.idle_conns * (2 if tls else 1) + len(os.listdir("/proc")) + 500
+        dovecot_n = args.dovecot_idle_conns
+        need = dovecot_n * (2 if tls else 1) + len(os.listdir("/proc")) + 500
         if pid_max is not None and need > pid_max:
             out["Dovecot"][mode] = {"skipped": "needs about %d processes, kernel.pid_max is %d"
                                     % (need, pid_max)}
@@ -916,7 +918,8 @@ def idle_phase(args, fill, checks, res):
                                                              out["Dovecot"][mode]["skipped"]))
             continue
         attempt("Dovecot", mode, lambda: idle_memory(
-            args, lambda: dovecot_instance(args, fill, ("imap",), max_clients), tls, None))
+            args, lambda: dovecot_instance(args, fill, ("imap",), max_clients), tls, None,
+            n=dovecot_n))
     res["idle"] = out
 
 
@@ -1027,6 +1030,9 @@ def main():
                     help="run the commands over implicit TLS (:993) instead of plain :143")
     ap.add_argument("--dovecot-imap-model", choices=("default", "hibernate"), default="default",
                     help="Dovecot IMAP process model (default: one imap process per session)")
+    ap.add_argument("--dovecot-idle-conns", type=int, default=None,
+                    help="Dovecot's idle connections (default: --idle-conns, at most 2000: at "
+                    "about 5 MB per process, 10,000 would not fit in memory)")
     ap.add_argument("--cache-dir", default=CACHE_DIR,
                     help="corpus and filled mailboxes, reused between runs (default %s)"
                     % CACHE_DIR)
@@ -1037,6 +1043,8 @@ def main():
                     help="seconds for one socket operation (default 30)")
     args = ap.parse_args()
     args.sizes = [args.messages] + ([100000] if args.large and args.messages != 100000 else [])
+    if args.dovecot_idle_conns is None:
+        args.dovecot_idle_conns = min(args.idle_conns, 2000)
     if args.messages < 100 or args.repeat < 1 or args.deliveries < 0 or args.idle_conns < 0:
         ap.error("--messages >= 100, --repeat >= 1, --deliveries and --idle-conns >= 0")
     if os.geteuid() != 0:
@@ -1138,9 +1146,10 @@ def main():
     if "idle" in res:
         I = res["idle"]
         notes.append(
-            "idle connections: %d per phase, each LOGIN, SELECT INBOX (%s messages), IDLE; each "
-            "phase on a fresh instance of one server alone, after 4 unmeasured sessions; "
-            "KB/conn = growth of the summed memory with them open / %d; Petrel: petrel-imapd "
+            "idle connections: %d per phase (Dovecot: %d), each LOGIN, SELECT INBOX (%s "
+            "messages), IDLE; each phase on a fresh instance of one server alone, after 4 "
+            "unmeasured sessions; KB/conn = growth of the summed memory with them open / the "
+            "number of connections; Petrel: petrel-imapd "
             "(one process; at rest %.1f MB RSS); Dovecot: every process of the instance "
             "(master, config, log, anvil, auth, stats, imap-login, imap), Dovecot's default "
             "process model: one imap process per session (imap model %s), login processes in "
@@ -1151,7 +1160,7 @@ def main():
             "smaps_rollup (heap and stacks, no file pages: Petrel's RSS and USS also count the "
             "pages of its memory-mapped index that sessions have read, a bounded amount that "
             "does not grow with the number of connections)"
-            % (args.idle_conns, "{:,}".format(base), args.idle_conns,
+            % (args.idle_conns, args.dovecot_idle_conns, "{:,}".format(base),
                I["Petrel"]["plain"].get("rest_rss_mb", 0.0), args.dovecot_imap_model))
     for w in checks.warnings:
         notes.append("WARNING: %s" % w)

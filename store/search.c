@@ -517,6 +517,7 @@ static struct bitmap eval(struct search *s, const struct store_search *k, unsign
 int store_view_search(struct store_view *v, const struct store_search *criteria,
 		      uint32_t **uids_r, size_t *count_r, char **error_r)
 {
+	view_expand(v); /* criteria walk the UID array */
 	struct search s = { .v = v, .n = v->count, .error_r = error_r, .ret = STORE_OK };
 	int ret = user_txn_begin(v->u, false, &s.txn, error_r);
 	if (ret < 0)

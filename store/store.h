@@ -232,6 +232,11 @@ uint32_t store_view_count(const struct store_view *v);
 uint32_t store_view_uid(const struct store_view *v, uint32_t seq);
 /* UID -> seq, or 0 if the view does not have it. */
 uint32_t store_view_seq(const struct store_view *v, uint32_t uid);
+/* Shrinks the map while the session waits (IDLE, between commands): a
+   mailbox's UIDs are mostly consecutive, so runs of them take a few bytes
+   instead of four per message. The view works the same either way; it
+   goes back to the array when the map changes or a search walks it. */
+void store_view_compact(struct store_view *v);
 bool store_view_recent(const struct store_view *v, uint32_t seq);
 
 struct store_sync_cb {

@@ -18,6 +18,7 @@
 #include "common/xalloc.h"
 #include "store/internal.h" /* white-box: the schema test writes the meta record */
 #include "store/store.h"
+#include "store/view.h" /* white-box: compact views */
 
 #define USER "ann@example.test"
 
@@ -454,6 +455,66 @@ static void test_view_sync(void **state)
 	memset(&e, 0, sizeof(e));
 	store_view_sync(a, true, &events_cb, &e, NULL);
 	assert_string_equal(e.log, "");
+	store_view_close(&a);
+	store_view_close(&b);
+}
+
+/* A compact view answers as the array did, and comes back to the array
+   when the map changes. */
+static void test_view_compact(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 1; i <= 300; i++)
+		append(f, "INBOX", msg(i), 0, NULL, 0, 0);
+	struct store_view *a, *b;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &a, &st, NULL), STORE_OK);
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &b, &st, NULL), STORE_OK);
+	/* Holes at 10, 11 and 200: four runs. */
+	uint32_t gone[] = { 10, 11, 200 };
+	store_view_set_flags(b, gone, 3, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, NULL);
+	assert_int_equal(store_view_expunge(b, gone, 3, NULL), STORE_OK);
+	struct events e = { "" };
+	assert_int_equal(store_view_sync(a, true, &events_cb, &e, NULL), STORE_OK);
+	assert_string_equal(e.log, "X10 X10 X198 ");
+	uint32_t uid_of[301], seq_of[302];
+	for (uint32_t seq = 0; seq <= 298; seq++)
+		uid_of[seq] = store_view_uid(a, seq);
+	for (uint32_t uid = 0; uid <= 301; uid++)
+		seq_of[uid] = store_view_seq(a, uid);
+	store_view_compact(a);
+	assert_null(a->uids);
+	assert_int_equal(a->run_count, 3);
+	assert_int_equal(store_view_count(a), 297);
+	for (uint32_t seq = 0; seq <= 298; seq++)
+		assert_int_equal(store_view_uid(a, seq), uid_of[seq]);
+	for (uint32_t uid = 0; uid <= 301; uid++)
+		assert_int_equal(store_view_seq(a, uid), seq_of[uid]);
+	/* Nothing changed: the sync keeps it compact. */
+	e.log[0] = '\0';
+	assert_int_equal(store_view_sync(a, true, &events_cb, &e, NULL), STORE_OK);
+	assert_string_equal(e.log, "");
+	assert_null(a->uids);
+	/* An expunge and an arrival: the array is back, in step. */
+	uint32_t first = 1;
+	store_view_set_flags(b, &first, 1, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, NULL);
+	assert_int_equal(store_view_expunge(b, &first, 1, NULL), STORE_OK);
+	uint32_t last = append(f, "INBOX", msg(301), 0, NULL, 0, 0);
+	assert_int_equal(store_view_sync(a, true, &events_cb, &e, NULL), STORE_OK);
+	assert_string_equal(e.log, "X1 E297 ");
+	assert_non_null(a->uids);
+	assert_int_equal(store_view_uid(a, 1), 2);
+	assert_int_equal(store_view_uid(a, 297), last);
+	assert_int_equal(store_view_seq(a, 300), 296);
+	/* Scattered UIDs stay an array: runs would not be smaller. */
+	uint32_t odd[150];
+	for (uint32_t i = 0; i < 150; i++)
+		odd[i] = 2 + 2 * i;
+	store_view_set_flags(b, odd, 150, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, NULL);
+	store_view_expunge(b, odd, 150, NULL);
+	store_view_sync(a, true, &events_cb, &e, NULL);
+	store_view_compact(a);
+	assert_non_null(a->uids);
 	store_view_close(&a);
 	store_view_close(&b);
 }
@@ -1160,6 +1221,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_to_missing_mailbox_and_quota, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_gone_and_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_and_file_names, setup, teardown),
