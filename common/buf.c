@@ -106,6 +106,17 @@ int buf_append_str(struct buf *b, const char *s)
 	return buf_append(b, s, strlen(s));
 }
 
+int buf_append_u64(struct buf *b, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+	do {
+		digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return buf_append(b, digits + sizeof(digits) - n, n);
+}
+
 int buf_append_byte_slow(struct buf *b, uint8_t c)
 {
 	return buf_append(b, &c, 1);

@@ -83,6 +83,9 @@ static inline int buf_append_byte(struct buf *b, uint8_t c)
 	return buf_append_byte_slow(b, c);
 }
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A decimal number: what buf_printf("%llu") gives, without the format
+   machinery (IMAP FETCH writes several per message). */
+int buf_append_u64(struct buf *b, uint64_t v);
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drops the first n bytes (n <= len), moving the rest to the front. */
 void buf_consume(struct buf *b, size_t n);

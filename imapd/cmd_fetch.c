@@ -147,7 +147,9 @@ static void set_seen(struct imap_job *j, struct fetch_state *st, size_t from, si
 
 static void literal_header(struct buf *out, uint64_t len)
 {
-	buf_printf(out, "{%llu}\r\n", (unsigned long long)len);
+	buf_append_byte(out, '{');
+	buf_append_u64(out, len);
+	buf_append_str(out, "}\r\n");
 }
 
 /* "BODY[1.HEADER]<0>" as the response names the section: a partial by
@@ -163,8 +165,11 @@ static void section_name(struct buf *out, const struct fetch_part *part)
 	buf_append_str(out, "BODY[");
 	buf_append(out, sec->spec.ptr, sec->spec.len);
 	buf_append_byte(out, ']');
-	if (sec->partial)
-		buf_printf(out, "<%llu>", (unsigned long long)sec->origin);
+	if (sec->partial) {
+		buf_append_byte(out, '<');
+		buf_append_u64(out, sec->origin);
+		buf_append_byte(out, '>');
+	}
 }
 
 /* Top-level HEADER.FIELDS: answered from the header lines the index
@@ -174,27 +179,37 @@ static bool from_index(const struct imap_section *sec)
 	return sec->depth == 0 && sec->text == IMAP_SECTION_HEADER_FIELDS;
 }
 
+/* BODY[] / RFC822 / BODY[]<partial>: the whole message, whose size the
+   message record has - no part table needed (nor its decompression). */
+static bool whole_message(const struct imap_section *sec)
+{
+	return sec->depth == 0 && sec->text == IMAP_SECTION_ALL;
+}
+
 /* The bytes of a header-fields section: from the index when it keeps all
    the fields asked for (top level), else from the file. */
 static int header_fields(struct store_reader *r, int fd, uint32_t uid,
 			 const struct imap_section *sec, const struct imap_section_range *range,
 			 struct buf *out)
 {
-	struct buf block = BUF_INIT;
-	int ret = 0;
 	if (from_index(sec)) {
-		ret = store_reader_header(r, uid, sec->fields, sec->field_count, &block);
-	} else if (range->size > 16 * 1024 * 1024) {
-		ret = -1;
-	} else {
-		buf_reserve(&block, (size_t)range->size);
-		ret = read_exact(fd, range->offset, block.data, (size_t)range->size);
-		if (ret == 0)
-			block.len = (size_t)range->size;
+		struct span block;
+		if (store_reader_header_ref(r, uid, sec->fields, sec->field_count, &block) < 0)
+			return -1;
+		imap_header_filter(block, sec->fields, sec->field_count,
+				   sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, out);
+		return 0;
 	}
-	if (ret == 0)
+	if (range->size > 16 * 1024 * 1024)
+		return -1;
+	struct buf block = BUF_INIT;
+	buf_reserve(&block, (size_t)range->size);
+	int ret = read_exact(fd, range->offset, block.data, (size_t)range->size);
+	if (ret == 0) {
+		block.len = (size_t)range->size;
 		imap_header_filter(buf_span(&block), sec->fields, sec->field_count,
 				   sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, out);
+	}
 	buf_free(&block);
 	return ret == 0 ? 0 : -1;
 }
@@ -209,19 +224,15 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 	struct imap_section_range range;
 	if (from_index(sec))
 		range = (struct imap_section_range){ .filter_fields = true };
+	else if (whole_message(sec))
+		range = (struct imap_section_range){ .offset = 0, .size = m->size };
 	else if (imap_section_resolve(m->parts, m->part_count, sec, &range) < 0)
 		range.empty = true;
 	if (!range.empty && *fd < 0 && !from_index(sec)) {
 		char *error = NULL;
-		*fd = store_view_open_message(j->s->view, m->uid, &error);
+		*fd = store_reader_open(r, m->uid, &error);
 		free(error);
 		if (*fd < 0)
-			return -1;
-		/* Shorter than the index says (damaged behind our back):
-		   answer like a vanished message, before a literal length is
-		   promised. */
-		struct stat sb;
-		if (fstat(*fd, &sb) < 0 || (uint64_t)sb.st_size < m->size)
 			return -1;
 	}
 	uint64_t start, len;
@@ -257,7 +268,14 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		out->data[out->len] = '\0';
 		return 0;
 	}
-	/* Too big for this step: stream it. The fd is the stream's now. */
+	/* Too big for this step: stream it. A file shorter than the index
+	   says (damaged behind our back) is answered like a vanished message
+	   before the literal's length is promised; a smaller literal is read
+	   whole first, which finds the same. */
+	struct stat sb;
+	if (fstat(*fd, &sb) < 0 || (uint64_t)sb.st_size < range.offset + start + len)
+		return -1;
+	/* The fd is the stream's now. */
 	st->fd = *fd;
 	*fd = -1;
 	st->offset = range.offset + start;
@@ -302,7 +320,8 @@ static void write_simple_items(struct imap_job *j, struct fetch_state *st, uint3
 #define SEP() (*first ? (void)(*first = false) : (void)buf_append_byte(out, ' '))
 	if (items & IMAP_FETCH_UID) {
 		SEP();
-		buf_printf(out, "UID %u", m->uid);
+		buf_append_str(out, "UID ");
+		buf_append_u64(out, m->uid);
 	}
 	bool seen_now = in_sorted(st->seen_set, st->seen_count, m->uid);
 	if ((items & IMAP_FETCH_FLAGS) || seen_now) {
@@ -317,7 +336,8 @@ static void write_simple_items(struct imap_job *j, struct fetch_state *st, uint3
 	}
 	if (items & IMAP_FETCH_RFC822_SIZE) {
 		SEP();
-		buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m->size);
+		buf_append_str(out, "RFC822.SIZE ");
+		buf_append_u64(out, m->size);
 	}
 	if (items & IMAP_FETCH_ENVELOPE) {
 		SEP();
@@ -344,10 +364,13 @@ static int write_sections(struct imap_job *j, struct fetch_state *st, struct sto
 {
 	int fd = -1, ret = 0;
 	for (size_t k = from; k < st->part_count; k++) {
+		size_t mark = j->out.len;
 		if (!first)
 			buf_append_byte(&j->out, ' ');
 		first = false;
 		ret = write_section(j, st, r, &fd, m, &st->parts[k]);
+		if (ret < 0)
+			j->out.len = mark; /* no half item (nor a literal promised) */
 		if (ret != 0) {
 			st->resume_section = k + 1;
 			break;
@@ -367,7 +390,7 @@ static bool needs_structure(const struct fetch_state *st)
 	if (st->req.items & (IMAP_FETCH_ENVELOPE | IMAP_FETCH_BODY | IMAP_FETCH_BODYSTRUCTURE))
 		return true;
 	for (size_t k = 0; k < st->part_count; k++)
-		if (!from_index(st->parts[k].sec))
+		if (!from_index(st->parts[k].sec) && !whole_message(st->parts[k].sec))
 			return true;
 	return false;
 }
@@ -436,7 +459,9 @@ static void fetch_work(struct imap_job *j)
 				continue;
 			}
 			size_t mark = j->out.len;
-			buf_printf(&j->out, "* %u FETCH (", seq);
+			buf_append_str(&j->out, "* ");
+			buf_append_u64(&j->out, seq);
+			buf_append_str(&j->out, " FETCH (");
 			bool first = true;
 			write_simple_items(j, st, seq, &m, &first);
 			streaming = write_sections(j, st, r, &m, 0, first);

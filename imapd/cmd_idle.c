@@ -63,4 +63,11 @@ void imap_session_job_ended(struct imap_session *s)
 {
 	if (s->idle_changed)
 		imap_session_changed(s);
+	/* Nothing more to read right now: the client waits or idles, perhaps
+	   for hours, so the view drops to its compact form (a 10,000-message
+	   map takes 40 KB as an array, a few bytes as runs). A pipelined next
+	   command keeps the array. */
+	const struct reader *in = &s->conn.reader;
+	if (s->view != NULL && s->job == NULL && in->pos + in->consume >= in->in.len)
+		store_view_compact(s->view);
 }

@@ -322,6 +322,11 @@ int msgindex_del(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec, ui
 /* Reads and decompresses the cached header lines into out. */
 int msgindex_get_blob(struct store_user *u, MDB_txn *txn, MDB_dbi dbi, uint32_t mailbox,
 		      uint32_t uid, struct buf *out, size_t *header_len_r);
+/* The same value through a cursor, borrowed: *out points into the map
+   (valid while the transaction lives) or, for a compressed value, into
+   scratch (valid until scratch is reused). */
+int msgindex_blob_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct span *out,
+		     struct buf *scratch);
 
 /* --- derived content (msgtext.c) --- */
 
@@ -425,6 +430,10 @@ struct msg_info {
 };
 int msg_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
 	    struct msg_info *info_r);
+/* The same through a cursor on the msgs database: for UIDs read in
+   ascending order LMDB finds the next key on the cursor's current page
+   without descending the tree again. */
+int msg_get_at(MDB_cursor *msgs, uint32_t mailbox, uint32_t uid, struct msg_info *info_r);
 int msg_put(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
 	    const struct msg_rec *rec);
 /* Moves a message's modseq entry to a new MODSEQ (old 0: none). */

@@ -13,17 +13,11 @@ struct msg_rec *msg_rec_new(const char *name, size_t name_len)
 	return rec;
 }
 
-int msg_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
-	    struct msg_info *info_r)
+/* A message record's fields; sizes are checked so a damaged record never
+   makes us read past its end. */
+static int msg_decode(MDB_val v, struct msg_info *info_r)
 {
-	struct msg_key key = msg_key(mailbox, uid);
-	MDB_val k = mdb_val(&key, sizeof(key)), v;
-	int rc = mdb_get(txn, u->msgs, &k, &v);
-	if (rc != 0)
-		return user_rc(rc, "message record", NULL);
 	struct msg_rec rec;
-	/* Sizes are checked so a damaged record never makes us read past its
-	   end. */
 	if (v.mv_size < sizeof(rec))
 		return STORE_ERR_IO;
 	memcpy(&rec, v.mv_data, sizeof(rec));
@@ -32,6 +26,27 @@ int msg_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
 	*info_r = (struct msg_info){ rec.flags, rec.keywords, rec.modseq, rec.internaldate, rec.size,
 				     span_make((const char *)v.mv_data + sizeof(rec), rec.name_len) };
 	return STORE_OK;
+}
+
+int msg_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
+	    struct msg_info *info_r)
+{
+	struct msg_key key = msg_key(mailbox, uid);
+	MDB_val k = mdb_val(&key, sizeof(key)), v;
+	int rc = mdb_get(txn, u->msgs, &k, &v);
+	if (rc != 0)
+		return user_rc(rc, "message record", NULL);
+	return msg_decode(v, info_r);
+}
+
+int msg_get_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct msg_info *info_r)
+{
+	struct msg_key key = msg_key(mailbox, uid);
+	MDB_val k = mdb_val(&key, sizeof(key)), v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+	if (rc != 0)
+		return user_rc(rc, "message record", NULL);
+	return msg_decode(v, info_r);
 }
 
 int msg_put(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,

@@ -4,9 +4,10 @@
  * lines of the header fields clients fetch most, and the message's words
  * waiting for the word index (wordindex.c).
  *
- * Both the cache record and the header lines are stored LZ4-compressed:
- * smaller records fill LMDB pages better, and decompressing a kilobyte
- * costs well under a microsecond - far less than the page reads it saves.
+ * The cache record is stored LZ4-compressed: smaller records fill LMDB
+ * pages better, and decompressing a kilobyte costs well under a
+ * microsecond - far less than the page reads it saves. The header lines
+ * are stored as they are (see msgindex_put).
  *
  * Cache record layout (version 1, before compression), host byte order:
  *   u32 version
@@ -14,7 +15,8 @@
  *   u32 part_count + part_count * struct store_part
  *   CACHE_FIELD_COUNT * (u32 len + bytes)
  *   i64 date, i32 zone, u8 date_valid
- * Compressed value: u32 raw length, u32 0 (reserved), LZ4 data.
+ * Value: u32 raw length, u32 format (0: LZ4 data follows, 1: the raw
+ * bytes follow), data. Older header records are LZ4; both are read.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -153,16 +155,27 @@ int cache_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid
 
 /* ------------------------------------------------------------ compression */
 
-static int put_packed(MDB_txn *txn, MDB_dbi dbi, const struct msg_key *key, struct span raw)
+/* Value formats (the u32 after the raw length). */
+enum { PACK_LZ4 = 0, PACK_STORED = 1 };
+
+static int put_packed(MDB_txn *txn, MDB_dbi dbi, const struct msg_key *key, struct span raw,
+		      bool compress)
 {
-	int bound = LZ4_compressBound((int)raw.len);
+	int bound = compress ? LZ4_compressBound((int)raw.len) : (int)raw.len;
 	uint8_t *packed = xmalloc(8 + (size_t)bound);
-	uint32_t raw_len = (uint32_t)raw.len, reserved = 0;
+	uint32_t raw_len = (uint32_t)raw.len, format = compress ? PACK_LZ4 : PACK_STORED;
 	memcpy(packed, &raw_len, 4);
-	memcpy(packed + 4, &reserved, 4);
-	int n = raw.len > 0 ? LZ4_compress_default((const char *)raw.ptr, (char *)packed + 8,
-						   (int)raw.len, bound) :
-			      0;
+	memcpy(packed + 4, &format, 4);
+	int n;
+	if (!compress) {
+		n = (int)raw.len;
+		if (raw.len > 0)
+			memcpy(packed + 8, raw.ptr, raw.len);
+	} else {
+		n = raw.len > 0 ? LZ4_compress_default((const char *)raw.ptr, (char *)packed + 8,
+						       (int)raw.len, bound) :
+				  0;
+	}
 	int ret = STORE_ERR_IO;
 	if (n >= 0) {
 		MDB_val k = mdb_val(key, sizeof(*key)), v = mdb_val(packed, 8 + (size_t)n);
@@ -177,11 +190,18 @@ static int unpack(MDB_val v, struct buf *out)
 {
 	if (v.mv_size < 8)
 		return STORE_ERR_IO;
-	uint32_t raw_len;
+	uint32_t raw_len, format;
 	memcpy(&raw_len, v.mv_data, 4);
+	memcpy(&format, (const uint8_t *)v.mv_data + 4, 4);
 	if (raw_len > 64 * 1024 * 1024 || buf_reserve(out, raw_len) < 0)
 		return STORE_ERR_IO;
-	if (raw_len > 0) {
+	if (format == PACK_STORED) {
+		if (v.mv_size - 8 != raw_len)
+			return STORE_ERR_IO;
+		memcpy(out->data + out->len, (const uint8_t *)v.mv_data + 8, raw_len);
+	} else if (format != PACK_LZ4) {
+		return STORE_ERR_IO;
+	} else if (raw_len > 0) {
 		int n = LZ4_decompress_safe((const char *)v.mv_data + 8, (char *)out->data + out->len,
 					    (int)(v.mv_size - 8), (int)raw_len);
 		if (n != (int)raw_len)
@@ -205,6 +225,31 @@ int msgindex_get_blob(struct store_user *u, MDB_txn *txn, MDB_dbi dbi, uint32_t 
 	return unpack(v, out);
 }
 
+int msgindex_blob_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct span *out,
+		     struct buf *scratch)
+{
+	struct msg_key key = msg_key(mailbox, uid);
+	MDB_val k = mdb_val(&key, sizeof(key)), v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+	if (rc != 0)
+		return user_rc(rc, "index record", NULL);
+	uint32_t raw_len, format;
+	if (v.mv_size < 8)
+		return STORE_ERR_IO;
+	memcpy(&raw_len, v.mv_data, 4);
+	memcpy(&format, (const uint8_t *)v.mv_data + 4, 4);
+	if (format == PACK_STORED) {
+		if (v.mv_size - 8 != raw_len)
+			return STORE_ERR_IO;
+		*out = span_make((const uint8_t *)v.mv_data + 8, raw_len);
+		return STORE_OK;
+	}
+	buf_clear(scratch);
+	int ret = unpack(v, scratch);
+	*out = buf_span(scratch);
+	return ret;
+}
+
 /* ------------------------------------------------------------- operations */
 
 static int put_pending(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec, uint32_t uid,
@@ -225,10 +270,13 @@ int msgindex_put(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec, ui
 	struct msg_key key = msg_key(rec->id, uid);
 	struct buf cache = BUF_INIT;
 	serialize_cache(mime, &cache);
-	int ret = put_packed(txn, u->cache, &key, buf_span(&cache));
+	int ret = put_packed(txn, u->cache, &key, buf_span(&cache), true);
 	buf_free(&cache);
+	/* The header lines are read for every message of a message list
+	   (HEADER.FIELDS): stored as they are, since decompressing them was
+	   a sixth of that FETCH, for about a third more space. */
 	if (ret == STORE_OK && fields.len > 0)
-		ret = put_packed(txn, u->headers, &key, fields);
+		ret = put_packed(txn, u->headers, &key, fields, false);
 	if (ret == STORE_OK)
 		ret = put_pending(u, txn, rec, uid, word_lists);
 	return ret;

@@ -13,6 +13,8 @@
  * candidates are exactly the answer (a word-only string is a substring of
  * the text iff it is a substring of one of its words); otherwise each
  * candidate's stored text is checked. Message files are never opened.
+ * SUBJECT takes its candidates from the header words the same way and
+ * checks them against the decoded subject in the cache record.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -153,16 +155,15 @@ static const struct {
 	{ "in-reply-to", CACHE_IN_REPLY_TO }, { "references", CACHE_REFERENCES },
 };
 
-static bool contains_folded(struct span haystack, struct span folded_needle)
+/* folded: scratch for the haystack's folded form, reused across calls. */
+static bool contains_folded(struct span haystack, struct span folded_needle, struct buf *folded)
 {
 	if (folded_needle.len == 0)
 		return true;
-	struct buf folded = BUF_INIT;
-	words_fold(haystack, &folded);
-	bool found = folded.len > 0 &&
-		     memmem(folded.data, folded.len, folded_needle.ptr, folded_needle.len) != NULL;
-	buf_free(&folded);
-	return found;
+	buf_clear(folded);
+	words_fold(haystack, folded);
+	return folded->len > 0 &&
+	       memmem(folded->data, folded->len, folded_needle.ptr, folded_needle.len) != NULL;
 }
 
 /* Any header field not in the cache: found in the stored header block,
@@ -198,7 +199,9 @@ static bool raw_header_matches(struct search *s, uint32_t uid, const char *field
 				if (*q != '\r' && *q != '\n')
 					buf_append_byte(&value, (uint8_t)*q);
 			char *decoded = mime_decode_header(buf_cstr(&value), value.len);
-			found = contains_folded(span_cstr(decoded), needle);
+			struct buf folded = BUF_INIT;
+			found = contains_folded(span_cstr(decoded), needle, &folded);
+			buf_free(&folded);
 			free(decoded);
 			buf_free(&value);
 			line_end = vend;
@@ -209,6 +212,9 @@ static bool raw_header_matches(struct search *s, uint32_t uid, const char *field
 	return found;
 }
 
+static struct bitmap word_candidates(struct search *s, struct span q, bool header, bool body,
+				     bool *exact_r);
+
 static void eval_header(struct search *s, const struct store_search *k, struct bitmap *out)
 {
 	struct buf needle = BUF_INIT;
@@ -217,17 +223,27 @@ static void eval_header(struct search *s, const struct store_search *k, struct b
 	for (size_t i = 0; i < sizeof(cached_fields) / sizeof(cached_fields[0]); i++)
 		if (strcasecmp(k->field, cached_fields[i].name) == 0)
 			cached = (int)cached_fields[i].field;
+	/* Subject's decoded text is among the message's header words, so
+	   only messages with the query's words there need a look (the cached
+	   address fields are re-rendered, their words may differ). */
+	bool by_words = cached == CACHE_SUBJECT && needle.len > 0;
+	bool exact;
+	struct bitmap cand = by_words ? word_candidates(s, buf_span(&needle), true, false, &exact) :
+					bm_new(s->n, true);
 	struct store_view *v = s->v;
-	struct buf scratch = BUF_INIT;
+	struct buf scratch = BUF_INIT, folded = BUF_INIT;
 	for (size_t i = 0; i < s->n; i++) {
+		if (!bm_get(&cand, i))
+			continue;
 		bool match = false;
 		if (cached >= 0) {
 			struct cache_view cv;
 			if (cache_get(v->u, s->txn, v->mailbox_id, v->uids[i], &cv, &scratch) ==
 			    STORE_OK) {
 				struct span value = cv.fields[cached];
-				match = needle.len == 0 ? value.len > 0 :
-							  contains_folded(value, buf_span(&needle));
+				match = needle.len == 0 ?
+						value.len > 0 :
+						contains_folded(value, buf_span(&needle), &folded);
 			}
 		} else {
 			match = raw_header_matches(s, v->uids[i], k->field, buf_span(&needle));
@@ -235,6 +251,8 @@ static void eval_header(struct search *s, const struct store_search *k, struct b
 		if (match)
 			bm_set(out, i);
 	}
+	bm_free(&cand);
+	buf_free(&folded);
 	buf_free(&scratch);
 	buf_free(&needle);
 }
@@ -290,6 +308,36 @@ static bool verify(struct search *s, uint32_t uid, struct span q, bool body_only
 	return found;
 }
 
+/* Candidates for a folded query from the word index: messages with, in
+   the chosen parts, a word containing each of the query's longest words.
+   *exact_r: the candidates are exactly the messages whose chosen text
+   contains the query (one word of modest length). */
+static struct bitmap word_candidates(struct search *s, struct span q, bool header, bool body,
+				     bool *exact_r)
+{
+	struct span qwords[MAX_QUERY_WORDS];
+	size_t nq = query_words(q, qwords, MAX_QUERY_WORDS);
+	const size_t piece = MAX_WORD_LEN / 2 + 1; /* always inside one indexed piece */
+	*exact_r = nq == 1 && qwords[0].len == q.len && q.len <= piece;
+	struct bitmap cand = bm_new(s->n, nq == 0);
+	for (size_t i = 0; i < nq && s->ret == STORE_OK; i++) {
+		struct bitmap hits = bm_new(s->n, false);
+		struct span term = qwords[i];
+		if (term.len > piece)
+			term.len = piece;
+		if (wordindex_lookup(s->v->u, s->txn, s->v, term, header, body, hits.w) < 0)
+			s->ret = STORE_ERR_IO;
+		if (i == 0) {
+			bm_free(&cand);
+			cand = hits;
+		} else {
+			bm_and(&cand, &hits);
+			bm_free(&hits);
+		}
+	}
+	return cand;
+}
+
 static void eval_text(struct search *s, const struct store_search *k, struct bitmap *out)
 {
 	bool body_only = k->kind == STORE_SEARCH_BODY;
@@ -300,27 +348,8 @@ static void eval_text(struct search *s, const struct store_search *k, struct bit
 		buf_free(&q);
 		return;
 	}
-	struct span qwords[MAX_QUERY_WORDS];
-	size_t nq = query_words(buf_span(&q), qwords, MAX_QUERY_WORDS);
-	const size_t piece = MAX_WORD_LEN / 2 + 1; /* always inside one indexed piece */
-	/* One word of modest length: the postings are the answer. */
-	bool exact = nq == 1 && qwords[0].len == q.len && q.len <= piece;
-	struct bitmap cand = bm_new(s->n, nq == 0);
-	for (size_t i = 0; i < nq && s->ret == STORE_OK; i++) {
-		struct bitmap hits = bm_new(s->n, false);
-		struct span term = qwords[i];
-		if (term.len > piece)
-			term.len = piece;
-		if (wordindex_lookup(s->v->u, s->txn, s->v, term, !body_only, true, hits.w) < 0)
-			s->ret = STORE_ERR_IO;
-		if (i == 0) {
-			bm_free(&cand);
-			cand = hits;
-		} else {
-			bm_and(&cand, &hits);
-			bm_free(&hits);
-		}
-	}
+	bool exact;
+	struct bitmap cand = word_candidates(s, buf_span(&q), !body_only, true, &exact);
 	if (exact) {
 		bm_free(out);
 		*out = cand;
@@ -488,6 +517,7 @@ static struct bitmap eval(struct search *s, const struct store_search *k, unsign
 int store_view_search(struct store_view *v, const struct store_search *criteria,
 		      uint32_t **uids_r, size_t *count_r, char **error_r)
 {
+	view_expand(v); /* criteria walk the UID array */
 	struct search s = { .v = v, .n = v->count, .error_r = error_r, .ret = STORE_OK };
 	int ret = user_txn_begin(v->u, false, &s.txn, error_r);
 	if (ret < 0)

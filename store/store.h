@@ -233,6 +233,11 @@ uint32_t store_view_count(const struct store_view *v);
 uint32_t store_view_uid(const struct store_view *v, uint32_t seq);
 /* UID -> seq, or 0 if the view does not have it. */
 uint32_t store_view_seq(const struct store_view *v, uint32_t uid);
+/* Shrinks the map while the session waits (IDLE, between commands): a
+   mailbox's UIDs are mostly consecutive, so runs of them take a few bytes
+   instead of four per message. The view works the same either way; it
+   goes back to the array when the map changes or a search walks it. */
+void store_view_compact(struct store_view *v);
 bool store_view_recent(const struct store_view *v, uint32_t seq);
 
 struct store_sync_cb {
@@ -316,11 +321,18 @@ int store_reader_get(struct store_reader *r, uint32_t uid, unsigned int what, st
    index keeps (From, To, Cc, Subject, Date, Message-ID, References, ...),
    only those lines come, from the index; otherwise, or with fields NULL,
    the whole header block is read from the file. The caller picks the lines
-   it wants (IMAP HEADER.FIELDS). */
+   it wants (IMAP HEADER.FIELDS). The list is looked at once per reader:
+   pass the same unchanged array for every message. */
 int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,
 			size_t count, struct buf *out);
+/* The same block borrowed (no copy): valid until the next call on the
+   reader or its end. */
+int store_reader_header_ref(struct store_reader *r, uint32_t uid, const char *const *fields,
+			    size_t count, struct span *block_r);
 
-/* Opens the message file read-only. Returns an fd or a negative store error. */
+/* Opens the message file read-only. Returns an fd or a negative store error.
+   The reader's form is cheaper for many messages in a row. */
+int store_reader_open(struct store_reader *r, uint32_t uid, char **error_r);
 int store_view_open_message(struct store_view *v, uint32_t uid, char **error_r);
 
 /* ----------------------------------------------------------------- search

@@ -29,13 +29,37 @@ uint32_t store_view_count(const struct store_view *v)
 	return (uint32_t)v->count;
 }
 
+/* The run holding seq (by_seq) or the last run starting at or below uid. */
+static const struct uid_run *find_run(const struct store_view *v, uint32_t key, bool by_seq)
+{
+	size_t lo = 0, hi = v->run_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if ((by_seq ? v->runs[mid].seq : v->runs[mid].uid) <= key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 ? &v->runs[lo - 1] : NULL;
+}
+
 uint32_t store_view_uid(const struct store_view *v, uint32_t seq)
 {
-	return seq >= 1 && seq <= v->count ? v->uids[seq - 1] : 0;
+	if (seq < 1 || seq > v->count)
+		return 0;
+	if (v->runs != NULL) {
+		const struct uid_run *r = find_run(v, seq, true);
+		return r->uid + (seq - r->seq);
+	}
+	return v->uids[seq - 1];
 }
 
 uint32_t store_view_seq(const struct store_view *v, uint32_t uid)
 {
+	if (v->runs != NULL) {
+		const struct uid_run *r = find_run(v, uid, false);
+		return r != NULL && uid - r->uid < r->len ? r->seq + (uid - r->uid) : 0;
+	}
 	size_t lo = 0, hi = v->count;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -45,6 +69,46 @@ uint32_t store_view_seq(const struct store_view *v, uint32_t uid)
 			hi = mid;
 	}
 	return lo < v->count && v->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+}
+
+void store_view_compact(struct store_view *v)
+{
+	/* Small maps are not worth it; nor are UIDs so scattered that the
+	   runs (12 bytes each) would not be smaller than the array. */
+	if (v->runs != NULL || v->count < 256)
+		return;
+	size_t runs = 1;
+	for (size_t i = 1; i < v->count; i++)
+		runs += v->uids[i] != v->uids[i - 1] + 1;
+	if (runs * sizeof(struct uid_run) >= v->count * sizeof(uint32_t) / 2)
+		return;
+	v->runs = xreallocarray(NULL, runs, sizeof(*v->runs));
+	v->run_count = 0;
+	for (size_t i = 0; i < v->count; i++) {
+		struct uid_run *last = v->run_count > 0 ? &v->runs[v->run_count - 1] : NULL;
+		if (last != NULL && v->uids[i] == last->uid + last->len)
+			last->len++;
+		else
+			v->runs[v->run_count++] = (struct uid_run){ v->uids[i], (uint32_t)i + 1, 1 };
+	}
+	free(v->uids);
+	v->uids = NULL;
+	v->cap = 0;
+}
+
+void view_expand(struct store_view *v)
+{
+	if (v->runs == NULL)
+		return;
+	v->cap = v->count > 64 ? v->count : 64;
+	v->uids = xreallocarray(NULL, v->cap, sizeof(*v->uids));
+	size_t n = 0;
+	for (size_t r = 0; r < v->run_count; r++)
+		for (uint32_t k = 0; k < v->runs[r].len; k++)
+			v->uids[n++] = v->runs[r].uid + k;
+	free(v->runs);
+	v->runs = NULL;
+	v->run_count = 0;
 }
 
 static bool uid_recent(const struct store_view *v, uint32_t uid)
@@ -64,8 +128,8 @@ bool store_view_recent(const struct store_view *v, uint32_t seq)
 static uint32_t count_recent(const struct store_view *v)
 {
 	uint32_t n = 0;
-	for (size_t i = 0; i < v->count; i++)
-		n += uid_recent(v, v->uids[i]);
+	for (uint32_t seq = 1; seq <= v->count && v->recent_count > 0; seq++)
+		n += uid_recent(v, store_view_uid(v, seq));
 	return n;
 }
 
@@ -126,6 +190,7 @@ bool store_view_readonly(const struct store_view *v)
 
 static void push_uid(struct store_view *v, uint32_t uid)
 {
+	view_expand(v);
 	if (v->count == v->cap) {
 		v->cap = v->cap ? v->cap * 2 : 64;
 		v->uids = xreallocarray(v->uids, v->cap, sizeof(*v->uids));
@@ -221,9 +286,13 @@ void store_view_close(struct store_view **vp)
 		return;
 	*vp = NULL;
 	keyword_names_free(v->keyword_names);
+	if (v->file_letters != NULL)
+		mailbox_file_free(v->file_letters);
+	free(v->file_letters);
 	free(v->mailbox);
 	free(v->folder);
 	free(v->uids);
+	free(v->runs);
 	free(v->pending);
 	free(v->recent);
 	free(v);
@@ -300,6 +369,8 @@ static void report_expunges(struct store_view *v, const struct store_sync_cb *cb
 {
 	if (v->pending_count > 1)
 		qsort(v->pending, v->pending_count, sizeof(*v->pending), cmp_u32);
+	if (v->pending_count > 0)
+		view_expand(v);
 	/* Ascending UIDs; each reported with the sequence number it has at
 	   that moment, then removed (RFC 3501 7.4.1). */
 	for (size_t i = 0; i < v->pending_count; i++) {
@@ -342,7 +413,7 @@ int store_view_sync(struct store_view *v, bool with_expunges, const struct store
 		return store_fail(ret, error_r, "cannot read changes");
 	}
 	size_t added = 0;
-	uint32_t max_uid = v->count > 0 ? v->uids[v->count - 1] : 0;
+	uint32_t max_uid = store_view_uid(v, (uint32_t)v->count);
 	for (size_t i = 0; i < n; i++) {
 		uint32_t uid = changes[i].uid;
 		bool known = store_view_seq(v, uid) != 0;

@@ -39,20 +39,35 @@ MSG2 = (b"From: Bob <bob@example.test>\r\n"
         b"--XX--\r\n")
 
 
-@pytest.fixture
-def imap(make_sandbox):
-    return make_sandbox().start("imapd", "lmtpd")
+# Every test runs over each way a client connects: implicit TLS on 993,
+# STARTTLS on 143, and plain 143 (LOGIN allowed there by the config, as an
+# admin may for a trusted network).
+@pytest.fixture(params=["993", "starttls", "plain"])
+def imap(make_sandbox, request):
+    overrides = {("auth", "allow_plaintext_auth"): "yes"} if request.param == "plain" else None
+    sb = make_sandbox(overrides).start("imapd", "lmtpd")
+    sb.transport = request.param
+    return sb
 
 
 def login(sb):
-    m = imaplib.IMAP4_SSL("127.0.0.1", sb.ports["imaps"], ssl_context=tls_context())
+    if sb.transport == "993":
+        m = imaplib.IMAP4_SSL("127.0.0.1", sb.ports["imaps"], ssl_context=tls_context())
+    else:
+        m = imaplib.IMAP4("127.0.0.1", sb.ports["imap"])
+        if sb.transport == "starttls":
+            m.starttls(ssl_context=tls_context())
     m.login(USER, PASSWORD)
     return m
 
 
 def raw_login(sb):
-    c = LineClient(sb.ports["imaps"], tls=True)
+    c = LineClient(sb.ports["imaps" if sb.transport == "993" else "imap"],
+                   tls=sb.transport == "993")
     c.line()
+    if sb.transport == "starttls":
+        assert c.cmd("s STARTTLS")[-1].startswith("s OK")
+        c.starttls()
     assert c.cmd("l LOGIN %s %s" % (USER, PASSWORD))[-1].startswith("l OK")
     return c
 

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -38,6 +39,21 @@ static void test_printf_long(void **state)
 	assert_int_equal(b.data[0], '<');
 	assert_int_equal(b.data[1000], '>');
 	assert_int_equal(b.data[1001], '\0');
+	buf_free(&b);
+}
+
+static void test_append_u64(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	const uint64_t values[] = { 0, 7, 10, 4294967295u, UINT64_MAX };
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)values[i]);
+		buf_clear(&b);
+		assert_int_equal(buf_append_u64(&b, values[i]), 0);
+		assert_string_equal(buf_cstr(&b), want);
+	}
 	buf_free(&b);
 }
 
@@ -122,6 +138,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append_and_max),
 		cmocka_unit_test(test_printf_long),
+		cmocka_unit_test(test_append_u64),
 		cmocka_unit_test(test_span_compare),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_base64_alphabet),

@@ -18,6 +18,7 @@
 #include "common/xalloc.h"
 #include "store/internal.h" /* white-box: the schema test writes the meta record */
 #include "store/store.h"
+#include "store/view.h" /* white-box: compact views */
 
 #define USER "ann@example.test"
 
@@ -458,6 +459,66 @@ static void test_view_sync(void **state)
 	store_view_close(&b);
 }
 
+/* A compact view answers as the array did, and comes back to the array
+   when the map changes. */
+static void test_view_compact(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 1; i <= 300; i++)
+		append(f, "INBOX", msg(i), 0, NULL, 0, 0);
+	struct store_view *a, *b;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &a, &st, NULL), STORE_OK);
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &b, &st, NULL), STORE_OK);
+	/* Holes at 10, 11 and 200: four runs. */
+	uint32_t gone[] = { 10, 11, 200 };
+	store_view_set_flags(b, gone, 3, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, NULL);
+	assert_int_equal(store_view_expunge(b, gone, 3, NULL), STORE_OK);
+	struct events e = { "" };
+	assert_int_equal(store_view_sync(a, true, &events_cb, &e, NULL), STORE_OK);
+	assert_string_equal(e.log, "X10 X10 X198 ");
+	uint32_t uid_of[301], seq_of[302];
+	for (uint32_t seq = 0; seq <= 298; seq++)
+		uid_of[seq] = store_view_uid(a, seq);
+	for (uint32_t uid = 0; uid <= 301; uid++)
+		seq_of[uid] = store_view_seq(a, uid);
+	store_view_compact(a);
+	assert_null(a->uids);
+	assert_int_equal(a->run_count, 3);
+	assert_int_equal(store_view_count(a), 297);
+	for (uint32_t seq = 0; seq <= 298; seq++)
+		assert_int_equal(store_view_uid(a, seq), uid_of[seq]);
+	for (uint32_t uid = 0; uid <= 301; uid++)
+		assert_int_equal(store_view_seq(a, uid), seq_of[uid]);
+	/* Nothing changed: the sync keeps it compact. */
+	e.log[0] = '\0';
+	assert_int_equal(store_view_sync(a, true, &events_cb, &e, NULL), STORE_OK);
+	assert_string_equal(e.log, "");
+	assert_null(a->uids);
+	/* An expunge and an arrival: the array is back, in step. */
+	uint32_t first = 1;
+	store_view_set_flags(b, &first, 1, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, NULL);
+	assert_int_equal(store_view_expunge(b, &first, 1, NULL), STORE_OK);
+	uint32_t last = append(f, "INBOX", msg(301), 0, NULL, 0, 0);
+	assert_int_equal(store_view_sync(a, true, &events_cb, &e, NULL), STORE_OK);
+	assert_string_equal(e.log, "X1 E297 ");
+	assert_non_null(a->uids);
+	assert_int_equal(store_view_uid(a, 1), 2);
+	assert_int_equal(store_view_uid(a, 297), last);
+	assert_int_equal(store_view_seq(a, 300), 296);
+	/* Scattered UIDs stay an array: runs would not be smaller. */
+	uint32_t odd[150];
+	for (uint32_t i = 0; i < 150; i++)
+		odd[i] = 2 + 2 * i;
+	store_view_set_flags(b, odd, 150, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, NULL);
+	store_view_expunge(b, odd, 150, NULL);
+	store_view_sync(a, true, &events_cb, &e, NULL);
+	store_view_compact(a);
+	assert_non_null(a->uids);
+	store_view_close(&a);
+	store_view_close(&b);
+}
+
 static void test_view_gone_and_readonly(void **state)
 {
 	struct fixture *f = *state;
@@ -745,6 +806,68 @@ static void test_search(void **state)
 	assert_int_equal(store_view_search(v, &k, &uids, &n, NULL), STORE_OK);
 	assert_int_equal(n, 1);
 	free(uids);
+	store_view_close(&v);
+}
+
+/* SUBJECT takes candidates from the header words: an encoded subject is
+   found by its decoded text, a word elsewhere in the header is not a hit. */
+static void subject_checks(struct fixture *f)
+{
+	uint32_t r[4];
+	struct store_search h = { .kind = STORE_SEARCH_HEADER, .field = "Subject",
+				  .text = "cr\xc3\xa8me" };
+	assert_int_equal(search(f, &h, r), 1);
+	assert_int_equal(r[0], 1);
+	h.text = "CAF\xc3\x89 CR"; /* across words, case-folded */
+	assert_int_equal(search(f, &h, r), 1);
+	h.text = "zed"; /* only in From */
+	assert_int_equal(search(f, &h, r), 0);
+	h.text = "brulee"; /* only in message 2's To and body */
+	assert_int_equal(search(f, &h, r), 0);
+	h.text = "lain";
+	assert_int_equal(search(f, &h, r), 1);
+	assert_int_equal(r[0], 2);
+	h.text = ""; /* both have a Subject field */
+	assert_int_equal(search(f, &h, r), 2);
+}
+
+static void test_search_subject(void **state)
+{
+	struct fixture *f = *state;
+	append(f, "INBOX",
+	       "Subject: =?utf-8?q?Caf=C3=A9_cr=C3=A8me?=\nFrom: Zed <zed@example.test>\n\nbody\n",
+	       0, NULL, 0, 0);
+	append(f, "INBOX", "Subject: plain\nTo: brulee@example.test\n\nbrulee\n", 0, NULL, 0, 0);
+	subject_checks(f);
+	uint32_t left = 99;
+	assert_int_equal(wordindex_merge(f->u, "INBOX", 1000, &left, NULL), STORE_OK);
+	subject_checks(f);
+}
+
+/* A message whose keyword got a file-name letter after a view had read the
+   folder's letters is still opened by name. */
+static void test_open_after_new_keyword_letter(void **state)
+{
+	struct fixture *f = *state;
+	const char *b[] = { "$B" }, *a[] = { "$A" };
+	append(f, "Archive", msg(1), 0, b, 1, 0); /* the user knows $B */
+	uint32_t uid = append(f, "INBOX", msg(2), 0, a, 1, 0);
+	struct store_view *v, *v2;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, NULL), STORE_OK);
+	int fd = store_view_open_message(v, uid, NULL);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v2, &st, NULL), STORE_OK);
+	struct store_keywords k = { b, 1 };
+	assert_int_equal(store_view_set_flags(v2, &uid, 1, STORE_FLAGS_ADD, 0, &k, NULL), STORE_OK);
+	store_view_close(&v2);
+	fd = store_view_open_message(v, uid, NULL);
+	assert_true(fd >= 0);
+	char head[6] = "";
+	assert_int_equal(read(fd, head, 5), 5);
+	assert_string_equal(head, "From:");
+	close(fd);
 	store_view_close(&v);
 }
 
@@ -1098,11 +1221,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_to_missing_mailbox_and_quota, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_gone_and_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_and_file_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_subject, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_after_new_keyword_letter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_keeps_everything, setup, teardown),
