@@ -67,26 +67,21 @@ static void retr_state_free(void *p)
 	free(st);
 }
 
-/* Whether the index still has the message (its file may not). */
-static bool index_has(struct pop3_maildrop *md, uint32_t uid)
+/* Opens the item's file (through the step's reader, begun on first use)
+   and writes its first line. Returns false if the reply is an -ERR
+   instead. */
+static bool item_start(struct pop3_job *j, struct retr_state *st, struct store_reader **r,
+		       struct retr_item *it)
 {
-	struct store_reader *r;
-	if (store_reader_begin(md->view, &r, NULL) != STORE_OK)
-		return false;
-	struct store_msg m;
-	bool found = store_reader_get(r, uid, STORE_FETCH_FLAGS, &m) == STORE_OK;
-	store_reader_end(&r);
-	return found;
-}
-
-/* Opens the item's file and writes its first line. Returns false if the
-   reply is an -ERR instead. */
-static bool item_start(struct pop3_job *j, struct retr_state *st, struct retr_item *it)
-{
-	int fd = store_view_open_message(j->s->drop->view, it->uid, &it->error);
+	int fd = *r == NULL ? store_reader_begin(j->s->drop->view, r, &it->error) : STORE_OK;
+	if (fd == STORE_OK)
+		fd = store_reader_open(*r, it->uid, &it->error);
 	if (fd < 0) {
 		it->result = fd;
-		if (fd == STORE_ERR_NOT_FOUND && index_has(j->s->drop, it->uid)) {
+		struct store_msg m;
+		bool indexed = fd == STORE_ERR_NOT_FOUND && *r != NULL &&
+			       store_reader_get(*r, it->uid, STORE_FETCH_FLAGS, &m) == STORE_OK;
+		if (indexed) {
 			/* The index has it but its file is gone: the store was
 			   damaged behind our back; retrying will not help until
 			   an admin runs `petrelctl store check`. */
@@ -142,19 +137,24 @@ static void retr_work(struct pop3_job *j)
 	struct retr_state *st = j->state;
 	if (st->chunk == NULL)
 		st->chunk = xmalloc(READ_CHUNK);
+	/* One reader for the files this step opens: a step is short (its
+	   output is bounded), and no reader outlives it (store.h). */
+	struct store_reader *r = NULL;
 	while (st->current < st->count && j->out.len < STEP_OUTPUT) {
 		struct retr_item *it = &st->items[st->current];
-		if (st->fd < 0 && !item_start(j, st, it)) {
+		if (st->fd < 0 && !item_start(j, st, &r, it)) {
 			st->current++;
 			continue;
 		}
 		if (!item_stream(j, st, it)) {
 			if (!j->close_after)
 				j->more = true;
+			store_reader_end(&r);
 			return;
 		}
 		st->current++;
 	}
+	store_reader_end(&r);
 	j->more = st->current < st->count;
 }
 
