@@ -494,9 +494,9 @@ static void call_ready(struct conn *c)
 {
 	if (c->state == CONN_STATE_OPEN && c->drained_cb != NULL && !c->output_blocked &&
 	    !conn_output_full(c)) {
-		void (*cb)(struct conn *) = c->drained_cb;
+		void (*cb)(struct conn *, void *) = c->drained_cb;
 		c->drained_cb = NULL;
-		cb(c);
+		cb(c, c->drained_arg);
 		conn_flush(c);
 		return;
 	}
@@ -533,9 +533,10 @@ void conn_run_ready_queue(struct server *srv)
 	}
 }
 
-void conn_when_drained(struct conn *c, void (*cb)(struct conn *c))
+void conn_when_drained(struct conn *c, void (*cb)(struct conn *c, void *arg), void *arg)
 {
 	c->drained_cb = cb;
+	c->drained_arg = arg;
 	update_reading(c); /* blocks, with a write in flight, if still full */
 	if (c->state == CONN_STATE_OPEN && !c->output_blocked)
 		schedule_ready(c);

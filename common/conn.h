@@ -99,7 +99,8 @@ struct conn {
 	size_t write_bytes;		  /* bytes in the uv_write in flight */
 	uv_timer_t *delay_timer;	  /* conn_delay() */
 	void (*delay_cb)(struct conn *c);
-	void (*drained_cb)(struct conn *c); /* conn_when_drained() */
+	void (*drained_cb)(struct conn *c, void *arg); /* conn_when_drained() */
+	void *drained_arg;
 	const char *refusal;		  /* connection limit hit: refuse once open */
 
 	enum conn_state state;
@@ -144,8 +145,9 @@ void conn_flush(struct conn *c);
 void conn_set_busy(struct conn *c, bool busy);
 /* For a streaming step that keeps the connection busy: calls cb from the
    loop once the output queue is below half the high-water mark (soon, if it
-   already is). Input stays paused. Not called if the connection closes. */
-void conn_when_drained(struct conn *c, void (*cb)(struct conn *c));
+   already is). Input stays paused. Not called if the connection closes.
+   (conn_job.c's steps use it.) */
+void conn_when_drained(struct conn *c, void (*cb)(struct conn *c, void *arg), void *arg);
 /* Busy for `msecs`, then calls cb (e.g. the delayed reply to a failed
    login). Not called if the connection closes first. */
 void conn_delay(struct conn *c, uint64_t msecs, void (*cb)(struct conn *c));

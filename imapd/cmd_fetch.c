@@ -220,7 +220,7 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 			 int *fd, const struct store_msg *m, const struct fetch_part *part)
 {
 	const struct imap_section *sec = part->sec;
-	struct buf *out = &j->out;
+	struct buf *out = &j->step.out;
 	struct imap_section_range range;
 	if (from_index(sec))
 		range = (struct imap_section_range){ .filter_fields = true };
@@ -286,7 +286,7 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 /* Continues a streamed literal. Returns true when it is complete. */
 static bool stream_more(struct imap_job *j, struct fetch_state *st)
 {
-	struct buf *out = &j->out;
+	struct buf *out = &j->step.out;
 	while (st->left > 0 && out->len < STEP_OUTPUT) {
 		size_t n = st->left < STEP_OUTPUT ? (size_t)st->left : STEP_OUTPUT;
 		size_t at = out->len;
@@ -296,7 +296,7 @@ static bool stream_more(struct imap_job *j, struct fetch_state *st)
 			   length is already promised; pad so the protocol stays
 			   in step, and end the session afterwards. */
 			memset(out->data + at, ' ', n);
-			j->close_after = true;
+			j->step.close_after = true;
 		}
 		replace_nuls(out->data + at, n);
 		out->len += n;
@@ -315,7 +315,7 @@ static bool stream_more(struct imap_job *j, struct fetch_state *st)
 static void write_simple_items(struct imap_job *j, struct fetch_state *st, uint32_t seq,
 			       const struct store_msg *m, bool *first)
 {
-	struct buf *out = &j->out;
+	struct buf *out = &j->step.out;
 	unsigned items = st->req.items;
 #define SEP() (*first ? (void)(*first = false) : (void)buf_append_byte(out, ' '))
 	if (items & IMAP_FETCH_UID) {
@@ -364,13 +364,13 @@ static int write_sections(struct imap_job *j, struct fetch_state *st, struct sto
 {
 	int fd = -1, ret = 0;
 	for (size_t k = from; k < st->part_count; k++) {
-		size_t mark = j->out.len;
+		size_t mark = j->step.out.len;
 		if (!first)
-			buf_append_byte(&j->out, ' ');
+			buf_append_byte(&j->step.out, ' ');
 		first = false;
 		ret = write_section(j, st, r, &fd, m, &st->parts[k]);
 		if (ret < 0)
-			j->out.len = mark; /* no half item (nor a literal promised) */
+			j->step.out.len = mark; /* no half item (nor a literal promised) */
 		if (ret != 0) {
 			st->resume_section = k + 1;
 			break;
@@ -379,7 +379,7 @@ static int write_sections(struct imap_job *j, struct fetch_state *st, struct sto
 	if (fd >= 0)
 		close(fd);
 	if (ret == 0)
-		buf_append_str(&j->out, ")\r\n");
+		buf_append_str(&j->step.out, ")\r\n");
 	return ret;
 }
 
@@ -403,15 +403,15 @@ static void fetch_work(struct imap_job *j)
 	   message's items. */
 	if (st->fd >= 0) {
 		if (!stream_more(j, st)) {
-			j->more = true;
+			j->step.more = true;
 			return;
 		}
-		if (j->close_after) {
+		if (j->step.close_after) {
 			/* The file shrank or went while its literal was being
 			   sent: the literal is complete but not the message. End
 			   the session, saying why (RFC 3501 3.4: never close
 			   without BYE) - not "OK". */
-			buf_append_str(&j->out, ")\r\n* BYE Message file changed while it was being sent.\r\n");
+			buf_append_str(&j->step.out, ")\r\n* BYE Message file changed while it was being sent.\r\n");
 			return;
 		}
 		struct store_reader *r;
@@ -419,8 +419,8 @@ static void fetch_work(struct imap_job *j)
 		if (store_reader_begin(s->view, &r, &error) != STORE_OK) {
 			free(error);
 			/* Cannot finish the response. */
-			buf_append_str(&j->out, ")\r\n* BYE [SERVERBUG] Internal error occurred.\r\n");
-			j->close_after = true;
+			buf_append_str(&j->step.out, ")\r\n* BYE [SERVERBUG] Internal error occurred.\r\n");
+			j->step.close_after = true;
 			return;
 		}
 		struct store_msg m;
@@ -428,15 +428,15 @@ static void fetch_work(struct imap_job *j)
 		ret = ret == STORE_OK ? write_sections(j, st, r, &m, st->resume_section, false) : -1;
 		store_reader_end(&r);
 		if (ret < 0) {
-			buf_append_str(&j->out, ")\r\n");
+			buf_append_str(&j->step.out, ")\r\n");
 			st->expunged = true;
 		}
 		if (ret == 1) {
-			j->more = true;
+			j->step.more = true;
 			return;
 		}
 	}
-	while (st->next < st->count && j->out.len < STEP_OUTPUT) {
+	while (st->next < st->count && j->step.out.len < STEP_OUTPUT) {
 		size_t batch_end = st->next + BATCH < st->count ? st->next + BATCH : st->count;
 		set_seen(j, st, st->next, batch_end);
 		struct store_reader *r;
@@ -450,7 +450,7 @@ static void fetch_work(struct imap_job *j)
 		if (needs_structure(st))
 			what |= STORE_FETCH_STRUCTURE;
 		int streaming = 0;
-		while (st->next < batch_end && j->out.len < STEP_OUTPUT && streaming == 0) {
+		while (st->next < batch_end && j->step.out.len < STEP_OUTPUT && streaming == 0) {
 			uint32_t uid = st->uids[st->next++];
 			uint32_t seq = store_view_seq(s->view, uid);
 			struct store_msg m;
@@ -458,17 +458,17 @@ static void fetch_work(struct imap_job *j)
 				st->expunged = true;
 				continue;
 			}
-			size_t mark = j->out.len;
-			buf_append_str(&j->out, "* ");
-			buf_append_u64(&j->out, seq);
-			buf_append_str(&j->out, " FETCH (");
+			size_t mark = j->step.out.len;
+			buf_append_str(&j->step.out, "* ");
+			buf_append_u64(&j->step.out, seq);
+			buf_append_str(&j->step.out, " FETCH (");
 			bool first = true;
 			write_simple_items(j, st, seq, &m, &first);
 			streaming = write_sections(j, st, r, &m, 0, first);
 			if (streaming < 0) {
 				/* The file is gone (expunged by another session):
 				   leave this message out. */
-				j->out.len = mark;
+				j->step.out.len = mark;
 				st->expunged = true;
 				streaming = 0;
 			} else if (streaming == 1) {
@@ -477,14 +477,14 @@ static void fetch_work(struct imap_job *j)
 		}
 		store_reader_end(&r);
 		if (streaming == 1) {
-			j->more = true;
+			j->step.more = true;
 			return;
 		}
 		if (st->next < batch_end)
 			break; /* step full; the batch continues next step */
 	}
 	if (st->next < st->count) {
-		j->more = true;
+		j->step.more = true;
 		return;
 	}
 	/* Our implicit \Seen changes were reported with the messages. */

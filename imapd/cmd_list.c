@@ -124,7 +124,7 @@ static void attr(struct buf *out, bool *first, const char *name)
 static void list_line(struct imap_job *j, const char *what, const struct entry *e, bool children,
 		      bool lsub)
 {
-	struct buf *out = &j->out;
+	struct buf *out = &j->step.out;
 	bool first = true;
 	buf_printf(out, "* %s (", what);
 	if (e->noselect)

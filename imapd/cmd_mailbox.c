@@ -37,9 +37,9 @@ static void mailbox_state_free(void *p)
 static void status_line(struct imap_job *j, const struct mailbox_state *st,
 			const struct store_mailbox_info *info)
 {
-	buf_append_str(&j->out, "* STATUS ");
-	imap_mailbox_write(&j->out, st->name);
-	buf_append_str(&j->out, " (");
+	buf_append_str(&j->step.out, "* STATUS ");
+	imap_mailbox_write(&j->step.out, st->name);
+	buf_append_str(&j->step.out, " (");
 	for (size_t i = 0; i < st->item_count; i++) {
 		uint64_t value = 0;
 		switch (st->items[i]) {
@@ -50,10 +50,10 @@ static void status_line(struct imap_job *j, const struct mailbox_state *st,
 		case ST_UNSEEN: value = info->unseen; break;
 		case ST_SIZE: value = info->size; break;
 		}
-		buf_printf(&j->out, "%s%s %llu", i > 0 ? " " : "", status_names[st->items[i]],
+		buf_printf(&j->step.out, "%s%s %llu", i > 0 ? " " : "", status_names[st->items[i]],
 			   (unsigned long long)value);
 	}
-	buf_append_str(&j->out, ")\r\n");
+	buf_append_str(&j->step.out, ")\r\n");
 }
 
 static void mailbox_work(struct imap_job *j)

@@ -37,13 +37,13 @@ static void search_work(struct imap_job *j)
 	}
 	/* Numbers of the view as the client knows it: before this command's
 	   own sync, which may add messages (and never removes any here). */
-	buf_append_str(&j->out, "* SEARCH");
+	buf_append_str(&j->step.out, "* SEARCH");
 	for (size_t i = 0; i < count; i++) {
 		uint32_t n = st->uid ? uids[i] : store_view_seq(s->view, uids[i]);
 		if (n != 0)
-			buf_printf(&j->out, " %u", n);
+			buf_printf(&j->step.out, " %u", n);
 	}
-	buf_append_str(&j->out, "\r\n");
+	buf_append_str(&j->step.out, "\r\n");
 	free(uids);
 	imap_sync(j, false, NULL, 0);
 	imap_job_tagged(j, "OK", "Search completed.");

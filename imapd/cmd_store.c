@@ -73,11 +73,11 @@ static void report_flags(struct imap_job *j, const struct store_state *st)
 			uint32_t seq = store_view_seq(v, st->uids[i]);
 			if (seq == 0 || store_reader_get(r, st->uids[i], STORE_FETCH_FLAGS, &m) != STORE_OK)
 				continue;
-			buf_printf(&j->out, "* %u FETCH (FLAGS ", seq);
-			imap_flags_write(&j->out, v, seq, m.flags, m.keywords);
+			buf_printf(&j->step.out, "* %u FETCH (FLAGS ", seq);
+			imap_flags_write(&j->step.out, v, seq, m.flags, m.keywords);
 			if (st->uid)
-				buf_printf(&j->out, " UID %u", st->uids[i]);
-			buf_append_str(&j->out, ")\r\n");
+				buf_printf(&j->step.out, " UID %u", st->uids[i]);
+			buf_append_str(&j->step.out, ")\r\n");
 		}
 		store_reader_end(&r);
 	}
@@ -209,11 +209,11 @@ static void copy_work(struct imap_job *j)
 		if (n == 0) {
 			imap_job_tagged(j, "OK", "Copy completed.");
 		} else {
-			buf_printf(&j->out, "%s OK [COPYUID %u ", j->tag, uidvalidity);
-			imap_uidset_write(&j->out, src, n);
-			buf_append_byte(&j->out, ' ');
-			imap_uidset_write(&j->out, dst, n);
-			buf_append_str(&j->out, "] Copy completed.\r\n");
+			buf_printf(&j->step.out, "%s OK [COPYUID %u ", j->tag, uidvalidity);
+			imap_uidset_write(&j->step.out, src, n);
+			buf_append_byte(&j->step.out, ' ');
+			imap_uidset_write(&j->step.out, dst, n);
+			buf_append_str(&j->step.out, "] Copy completed.\r\n");
 		}
 		free(src);
 		free(dst);

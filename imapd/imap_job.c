@@ -7,13 +7,38 @@
 #include "imapd/imap_session.h"
 #include "store/store.h"
 
+static void job_work(struct conn_job *step)
+{
+	struct imap_job *j = (struct imap_job *)step;
+	j->work(j);
+}
+
+static void job_end(struct conn_job *step, bool answered)
+{
+	struct imap_job *j = (struct imap_job *)step;
+	/* Not answered: the connection is closing, and the session's destroy
+	   closes what the job left open. */
+	j->s->job = NULL;
+	if (answered && j->finish != NULL)
+		j->finish(j);
+	imap_job_free(&j);
+}
+
+static void job_after(struct conn *c)
+{
+	imap_session_job_ended(imap_session(c));
+}
+
 struct imap_job *imap_job_new(struct imap_session *s, struct span tag, imap_job_fn *work)
 {
 	struct imap_job *j = xcalloc(1, sizeof(*j));
+	j->step.work = job_work;
+	j->step.end = job_end;
+	j->step.after = job_after;
+	buf_init(&j->step.out, 0);
 	j->s = s;
 	j->tag = tag.len > 0 ? span_strdup(tag) : NULL;
 	j->work = work;
-	buf_init(&j->out, 0);
 	return j;
 }
 
@@ -25,60 +50,9 @@ void imap_job_free(struct imap_job **jp)
 	*jp = NULL;
 	if (j->state_free != NULL)
 		j->state_free(j->state);
-	buf_free(&j->out);
+	buf_free(&j->step.out);
 	free(j->tag);
 	free(j);
-}
-
-static void job_work_cb(void *arg)
-{
-	struct imap_job *j = arg;
-	j->more = false;
-	j->work(j);
-}
-
-static void job_done_cb(struct conn *c, void *arg);
-
-static void job_resume(struct conn *c)
-{
-	struct imap_session *s = imap_session(c);
-	conn_queue_work(c, job_work_cb, job_done_cb, s->job);
-}
-
-static void job_done_cb(struct conn *c, void *arg)
-{
-	struct imap_job *j = arg;
-	struct imap_session *s = j->s;
-	if (conn_is_closing(c)) {
-		/* Nobody to answer; the session's destroy closes what the
-		   job left open. */
-		s->job = NULL;
-		imap_job_free(&j);
-		return;
-	}
-	if (j->out.len > 0)
-		conn_write(c, j->out.data, j->out.len);
-	/* A step's output can be large (a message body): do not keep the
-	   memory between steps or after the command. */
-	buf_free(&j->out);
-	if (j->more) {
-		if (conn_output_full(c))
-			conn_when_drained(c, job_resume);
-		else
-			conn_queue_work(c, job_work_cb, job_done_cb, j);
-		return;
-	}
-	s->job = NULL;
-	if (j->finish != NULL)
-		j->finish(j);
-	bool close_after = j->close_after;
-	imap_job_free(&j);
-	if (close_after) {
-		conn_close(c);
-		return;
-	}
-	conn_set_busy(c, false);
-	imap_session_job_ended(s);
 }
 
 void imap_job_start(struct imap_job *j)
@@ -87,8 +61,7 @@ void imap_job_start(struct imap_job *j)
 	if (s->job != NULL)
 		abort(); /* one command at a time: the session was busy */
 	s->job = j;
-	conn_set_busy(&s->conn, true);
-	conn_queue_work(&s->conn, job_work_cb, job_done_cb, j);
+	conn_job_start(&s->conn, &j->step);
 }
 
 void imap_job_run(struct imap_session *s, struct span tag, imap_job_fn *work, void *state,
@@ -102,22 +75,22 @@ void imap_job_run(struct imap_session *s, struct span tag, imap_job_fn *work, vo
 
 void imap_job_tagged(struct imap_job *j, const char *status, const char *fmt, ...)
 {
-	buf_printf(&j->out, "%s %s ", j->tag != NULL ? j->tag : "*", status);
+	buf_printf(&j->step.out, "%s %s ", j->tag != NULL ? j->tag : "*", status);
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vprintf(&j->out, fmt, ap);
+	buf_vprintf(&j->step.out, fmt, ap);
 	va_end(ap);
-	buf_append(&j->out, "\r\n", 2);
+	buf_append(&j->step.out, "\r\n", 2);
 }
 
 void imap_job_untagged(struct imap_job *j, const char *fmt, ...)
 {
-	buf_append(&j->out, "* ", 2);
+	buf_append(&j->step.out, "* ", 2);
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vprintf(&j->out, fmt, ap);
+	buf_vprintf(&j->step.out, fmt, ap);
 	va_end(ap);
-	buf_append(&j->out, "\r\n", 2);
+	buf_append(&j->step.out, "\r\n", 2);
 }
 
 /* -------------------------------------------------- store helpers */

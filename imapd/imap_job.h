@@ -1,14 +1,15 @@
 /*
  * Commands that touch the store run as jobs on libuv's thread pool: the
- * store may block on disk, the loop must not.
+ * store may block on disk, the loop must not. The steps are
+ * common/conn_job.c's, shared with pop3d.
  *
  * A handler parses its arguments on the loop, fills a job and starts it.
  * work() runs on a worker thread and writes the whole response (untagged
- * lines and the tagged reply) into job->out; it may use the session's
+ * lines and the tagged reply) into job->step.out; it may use the session's
  * store user and view, which no one else touches while the job runs (the
  * session is busy: no input is processed). Back on the loop, out is
  * queued on the connection. A streaming command (FETCH of many or large
- * messages) sets job->more: once the output queue has room again, work()
+ * messages) sets job->step.more: once the output queue has room again, work()
  * runs again and continues where its state says. Memory stays bounded by
  * what one step produces.
  *
@@ -21,6 +22,7 @@
 #include <stdbool.h>
 
 #include "common/buf.h"
+#include "common/conn_job.h"
 
 struct imap_session;
 struct imap_job;
@@ -28,20 +30,17 @@ struct imap_job;
 typedef void imap_job_fn(struct imap_job *j);
 
 struct imap_job {
+	struct conn_job step;	/* out, more, close_after: common/conn_job.h */
 	struct imap_session *s;
 	char *tag;		/* NULL for an untagged job (IDLE updates) */
 	imap_job_fn *work;	/* worker thread */
 	imap_job_fn *finish;	/* loop, after the last output; may be NULL */
-	struct buf out;
-	bool more;		/* work() wants another step */
-	bool close_after;	/* end the session once the output is out (BYE) */
 	void *state;
 	void (*state_free)(void *state);
 	/* Set by work(): the loop's part of the result. */
 	int result;
 };
 
-/* A new job for the command with this tag (NULL: untagged). */
 struct imap_job *imap_job_new(struct imap_session *s, struct span tag, imap_job_fn *work);
 void imap_job_free(struct imap_job **j);
 /* Makes the session busy and runs the job. */

@@ -166,7 +166,7 @@ static void flags_cb(void *ctx, uint32_t seq, uint32_t uid, uint32_t flags, uint
 	struct sync_ctx *sc = ctx;
 	if (sc->silent != NULL && bsearch(&uid, sc->silent, sc->silent_count, sizeof(uid), uid_cmp))
 		return;
-	struct buf *out = &sc->j->out;
+	struct buf *out = &sc->j->step.out;
 	buf_printf(out, "* %u FETCH (FLAGS ", seq);
 	imap_flags_write(out, sc->v, seq, flags, keywords);
 	/* Clients that keep UIDs (every real one) can place the change
@@ -188,7 +188,7 @@ int imap_sync(struct imap_job *j, bool expunges, const uint32_t *silent, size_t 
 		/* Deleted or recreated under us: the sequence numbers the
 		   client holds mean nothing any more (Dovecot does the same). */
 		imap_job_untagged(j, "BYE Selected mailbox was deleted, have to disconnect.");
-		j->close_after = true;
+		j->step.close_after = true;
 	}
 	return ret;
 }

@@ -103,7 +103,7 @@ static void open_work(struct pop3_job *j)
 	/* RFC 1939 4: after the -ERR the server may close; the login was
 	   counted against the user's connections, so a retry needs a new
 	   connection anyway. */
-	j->close_after = true;
+	j->step.close_after = true;
 }
 
 static void open_finish(struct pop3_job *j)

@@ -36,7 +36,7 @@ static void update_work(struct pop3_job *j)
 		pop3_job_ok(j, "Logging out, messages deleted.");
 	else
 		pop3_job_ok(j, "Logging out.");
-	j->close_after = true;
+	j->step.close_after = true;
 }
 
 static void update_finish(struct pop3_job *j)

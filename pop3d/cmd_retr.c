@@ -109,20 +109,20 @@ static bool item_start(struct pop3_job *j, struct retr_state *st, struct store_r
    (false). A read error ends the session (see the top). */
 static bool item_stream(struct pop3_job *j, struct retr_state *st, struct retr_item *it)
 {
-	while (j->out.len < STEP_OUTPUT) {
+	while (j->step.out.len < STEP_OUTPUT) {
 		ssize_t n = pread(st->fd, st->chunk, READ_CHUNK, (off_t)st->offset);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			it->result = STORE_ERR_IO;
 			it->error = xasprintf("read: %s", strerror(errno));
-			j->close_after = true; /* no terminator */
+			j->step.close_after = true; /* no terminator */
 			return false;
 		}
 		st->offset += (uint64_t)n;
-		pop3_dotstuff_feed(&st->enc, st->chunk, (size_t)n, &j->out);
+		pop3_dotstuff_feed(&st->enc, st->chunk, (size_t)n, &j->step.out);
 		if (n == 0 || pop3_dotstuff_done(&st->enc)) {
-			pop3_dotstuff_end(&st->enc, &j->out);
+			pop3_dotstuff_end(&st->enc, &j->step.out);
 			close(st->fd);
 			st->fd = -1;
 			it->result = STORE_OK;
@@ -140,22 +140,22 @@ static void retr_work(struct pop3_job *j)
 	/* One reader for the files this step opens: a step is short (its
 	   output is bounded), and no reader outlives it (store.h). */
 	struct store_reader *r = NULL;
-	while (st->current < st->count && j->out.len < STEP_OUTPUT) {
+	while (st->current < st->count && j->step.out.len < STEP_OUTPUT) {
 		struct retr_item *it = &st->items[st->current];
 		if (st->fd < 0 && !item_start(j, st, &r, it)) {
 			st->current++;
 			continue;
 		}
 		if (!item_stream(j, st, it)) {
-			if (!j->close_after)
-				j->more = true;
+			if (!j->step.close_after)
+				j->step.more = true;
 			store_reader_end(&r);
 			return;
 		}
 		st->current++;
 	}
 	store_reader_end(&r);
-	j->more = st->current < st->count;
+	j->step.more = st->current < st->count;
 }
 
 static void retr_finish(struct pop3_job *j)

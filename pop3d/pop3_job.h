@@ -1,14 +1,14 @@
 /*
  * Commands that touch the store run as jobs on libuv's thread pool: the
- * store may block on disk, the loop must not. (The pattern of imapd's
- * imap_job.h, for POP3's untagged replies.)
+ * store may block on disk, the loop must not. The steps are
+ * common/conn_job.c's, shared with imapd.
  *
  * A handler checks its arguments on the loop and starts a job. work() runs
- * on a worker thread and writes the response into job->out; it may use the
+ * on a worker thread and writes the response into job->step.out; it may use the
  * session's maildrop, which nothing else touches while the job runs (the
  * session is busy: no input is processed). Back on the loop, out is queued
  * on the connection. A streaming command (RETR of a large message) sets
- * job->more: once the output queue has room again, work() runs again and
+ * job->step.more: once the output queue has room again, work() runs again and
  * continues where its state says, so memory stays bounded by one step.
  * finish() runs on the loop after the last step, for what only the loop
  * may change (session state, marks).
@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "common/buf.h"
+#include "common/conn_job.h"
 
 struct pop3_session;
 struct pop3_job;
@@ -29,12 +30,10 @@ struct pop3_job;
 typedef void pop3_job_fn(struct pop3_job *j);
 
 struct pop3_job {
+	struct conn_job step;	/* out, more, close_after: common/conn_job.h */
 	struct pop3_session *s;
 	pop3_job_fn *work;	/* worker thread */
 	pop3_job_fn *finish;	/* loop, after the last output; may be NULL */
-	struct buf out;
-	bool more;		/* work() wants another step */
-	bool close_after;	/* end the session once the output is out */
 	void *state;
 	void (*state_free)(void *state);
 	/* Set by work(), read by finish(): a store result and its detail
