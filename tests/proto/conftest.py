@@ -267,8 +267,8 @@ class LineClient:
         self.send(text + "\r\n")
         return self.lines_until(prefix if prefix is not None else text.split(" ", 1)[0] + " ")
 
-    def expect_closed(self, timeout=10.0):
-        """Reads until EOF; returns what came before it."""
+    def read_until_closed(self, timeout=10.0):
+        """Reads until EOF (or a reset); returns every byte not yet read."""
         self.sock.settimeout(timeout)
         data = self.buf
         while True:
@@ -280,7 +280,24 @@ class LineClient:
                 break
             data += chunk
         self.buf = b""
-        return data.decode("utf-8", "replace")
+        return data
+
+    def expect_closed(self, timeout=10.0):
+        """Reads until EOF; returns what came before it."""
+        return self.read_until_closed(timeout).decode("utf-8", "replace")
+
+    def send_pipeline(self, data, split, timeout=10.0):
+        """Sends data in one packet, or (split) one byte per packet (a TLS
+        record each over TLS), then returns all the server sends until it
+        closes the connection."""
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if split:
+            for i in range(len(data)):
+                self.send(data[i:i + 1])
+                time.sleep(0.001)
+        else:
+            self.send(data)
+        return self.read_until_closed(timeout)
 
     def close(self):
         try:

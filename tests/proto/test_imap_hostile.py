@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import socket
-import ssl
 import time
 
 import pytest
@@ -573,24 +572,7 @@ def pipeline():
 
 def run_pipeline(sb, transport, split):
     c = connect(sb, transport, login=False)
-    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    data = pipeline()
-    if split:
-        for i in range(len(data)):
-            c.send(data[i:i + 1])
-            time.sleep(0.001)
-    else:
-        c.send(data)
-    out = c.buf
-    c.sock.settimeout(10)
-    while True:
-        try:
-            chunk = c.sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLError):
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = c.send_pipeline(pipeline(), split, timeout=10)
     c.close()
     return out
 

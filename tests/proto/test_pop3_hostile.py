@@ -7,8 +7,6 @@ STLS and over 995 (the plain transport is covered by test_pop3_mail)."""
 
 import os
 import shutil
-import socket
-import ssl
 import time
 
 import pytest
@@ -244,24 +242,7 @@ def pipeline():
 
 def run_pipeline(sb, transport, split):
     c = raw(sb, transport, login=False)
-    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    data = pipeline()
-    if split:
-        for i in range(len(data)):
-            c.send(data[i:i + 1])
-            time.sleep(0.001)
-    else:
-        c.send(data)
-    out = c.buf
-    c.sock.settimeout(20)
-    while True:
-        try:
-            chunk = c.sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLError):
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = c.send_pipeline(pipeline(), split, timeout=20)
     c.close()
     return out
 
