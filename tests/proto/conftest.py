@@ -146,9 +146,34 @@ class Sandbox:
                 self.procs[name] = subprocess.Popen([DAEMONS[name], "-c", self.conf, "-f"],
                                                     stdout=f, stderr=subprocess.STDOUT,
                                                     stdin=subprocess.DEVNULL)
+            before = self._connects(name)
             for port in DAEMON_PORTS[name]:
                 wait_port(self.ports[port], self.procs[name], log)
+            self._wait_probes_closed(name, before, len(DAEMON_PORTS[name]))
         return self
+
+    def _connects(self, name):
+        """(connects, disconnects) the daemon's log holds so far (earlier
+        runs of it included: a killed one leaves connects unmatched)."""
+        log = self.log(name)
+        return log.count("event=connect"), log.count("event=disconnect")
+
+    def _wait_probes_closed(self, name, before, probes):
+        """wait_port's probe connections count against the per-address
+        limits until the daemon has seen them close; on a loaded machine
+        (the sanitizer run) that can be after a test's first connections.
+        Waits until this run logged them (debug, the tests' log level) and
+        as many disconnects."""
+        deadline = time.monotonic() + 10
+        while True:
+            connects, disconnects = self._connects(name)
+            new = connects - before[0]
+            if new >= probes and disconnects - before[1] >= new:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError("%s: start-up probes not closed after 10 s:\n%s"
+                                   % (name, self.log(name)[-2000:]))
+            time.sleep(0.01)
 
     def pid(self, name):
         return self.procs[name].pid
