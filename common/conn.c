@@ -838,8 +838,9 @@ const char *conn_tls_description(const struct conn *c, char *out, size_t outlen)
 {
 	if (c->tls == NULL || !tls_conn_handshake_done(c->tls))
 		return NULL;
-	snprintf(out, outlen, "version=%s cipher=%s bits=%d", tls_conn_version(c->tls),
-		 tls_conn_cipher(c->tls), tls_conn_bits(c->tls));
+	snprintf(out, outlen, "version=%s cipher=%s bits=%d records=%s", tls_conn_version(c->tls),
+		 tls_conn_cipher(c->tls), tls_conn_bits(c->tls),
+		 tls_conn_own_records(c->tls) ? "petrel" : "openssl");
 	return out;
 }
 

@@ -19,6 +19,7 @@
 static const char *const log_choices[] = { "auto", "stderr", "syslog", NULL };
 static const char *const level_choices[] = { "debug", "info", "warning", "error", NULL };
 static const char *const tls_choices[] = { "TLSv1.2", "TLSv1.3", NULL };
+static const char *const record_layer_choices[] = { "petrel", "openssl", NULL };
 static const char *const dmarc_action_choices[] = { "tag", "junk", "reject", NULL };
 
 #define KIB 1024ULL
@@ -46,6 +47,7 @@ const struct config_option settings_options[] = {
 	OPT_ENUM("tls", tls.min_protocol, "min_protocol", "TLSv1.2", tls_choices),
 	OPT("tls", tls.ciphers, "ciphers", CONFIG_STRING, ""),
 	OPT("tls", tls.ciphersuites, "ciphersuites", CONFIG_STRING, ""),
+	OPT_ENUM("tls", tls.record_layer, "record_layer", "petrel", record_layer_choices),
 
 	OPT("auth", auth.mechanisms, "mechanisms", CONFIG_STRING,
 	    "PLAIN LOGIN SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5"),

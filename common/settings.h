@@ -16,6 +16,8 @@
 
 enum log_target_setting { LOG_AUTO, LOG_STDERR, LOG_SYSLOG };
 enum tls_min_setting { TLS_MIN_1_2, TLS_MIN_1_3 };
+/* Who protects TLS 1.3 records once the handshake is done (tls_record.h). */
+enum tls_record_layer_setting { TLS_RECORDS_PETREL, TLS_RECORDS_OPENSSL };
 /* What lmtpd does with a message that fails DMARC under a policy. */
 enum dmarc_action_setting { DMARC_ACTION_TAG, DMARC_ACTION_JUNK, DMARC_ACTION_REJECT };
 /* [pop3] expire, parsed (other values are days). */
@@ -48,6 +50,7 @@ struct settings {
 		int min_protocol; /* enum tls_min_setting */
 		char *ciphers;
 		char *ciphersuites;
+		int record_layer; /* enum tls_record_layer_setting */
 	} tls;
 	struct {
 		char *mechanisms;

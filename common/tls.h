@@ -12,6 +12,11 @@
  * write BIO. Neither direction keeps a buffer of its own while idle, and
  * SSL_MODE_RELEASE_BUFFERS lets OpenSSL drop its record buffers, so an idle
  * TLS connection stays small.
+ *
+ * With [tls] record_layer = petrel (the default), a TLS 1.3 connection is
+ * handed to tls_record.c right after its handshake and the SSL object is
+ * freed: an established connection then holds keys and sequence numbers
+ * only. See tls_record.h.
  */
 #ifndef PETREL_COMMON_TLS_H
 #define PETREL_COMMON_TLS_H
@@ -60,6 +65,8 @@ int tls_conn_write(struct tls_conn *tc, const uint8_t *data, size_t len);
 void tls_conn_shutdown(struct tls_conn *tc);
 
 bool tls_conn_handshake_done(const struct tls_conn *tc);
+/* True once Petrel's record layer has taken over from OpenSSL (tls_record.h). */
+bool tls_conn_own_records(const struct tls_conn *tc);
 /* For logs: "TLSv1.3", "TLS_AES_256_GCM_SHA384"; bits of the cipher. */
 const char *tls_conn_version(const struct tls_conn *tc);
 const char *tls_conn_cipher(const struct tls_conn *tc);

@@ -63,6 +63,69 @@ def test_tls12_is_accepted_by_default(make_sandbox):
         assert t.recv(100) == b"+OK Petrel ready.\r\n"
 
 
+def s_client_session(port, *options, key_updates=True):
+    """Logs in with `openssl s_client`, asks for a KeyUpdate each way
+    (s_client's K and k commands, TLS 1.3 only) between commands, and logs
+    out."""
+    script = ["a LOGIN %s %s\n" % (USER, PASSWORD), "K\n", "b NOOP\n", "k\n", "c NOOP\n",
+              "d LOGOUT\n"]
+    if not key_updates:
+        script = [line for line in script if len(line) > 2]
+    p = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-quiet",
+                          "-no_ign_eof", *options], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in script:
+        p.stdin.write(line)
+        p.stdin.flush()
+        time.sleep(0.2)
+    out, err = p.communicate(timeout=10)
+    return [line for line in out.splitlines() if line[:2] in ("a ", "b ", "c ", "d ")], err
+
+
+@pytest.mark.parametrize("suite", ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                   "TLS_CHACHA20_POLY1305_SHA256"])
+def test_tls13_own_record_layer(make_sandbox, suite):
+    """After a TLS 1.3 handshake Petrel's record layer takes over from
+    OpenSSL (tls_record.c); KeyUpdate in both directions keeps working."""
+    sb = make_sandbox().start("imapd")
+    lines, err = s_client_session(sb.ports["imaps"], "-tls1_3", "-ciphersuites", suite)
+    assert lines == ["a OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ IDLE UIDPLUS CHILDREN "
+                     "SPECIAL-USE] Logged in.", "b OK NOOP completed.",
+                     "c OK NOOP completed.", "d OK Logout completed."], err
+    assert err.count("KEYUPDATE") == 2
+    assert "cipher=%s" % suite in sb.log("imapd")
+    assert "records=petrel" in sb.log("imapd")
+
+
+def test_tls_record_layer_setting(make_sandbox):
+    """record_layer = openssl keeps OpenSSL's; TLS 1.2 always does; STARTTLS
+    connections are handed over like implicit TLS ones."""
+    sb = make_sandbox({("tls", "record_layer"): "openssl"}).start("imapd")
+    lines, err = s_client_session(sb.ports["imaps"], "-tls1_3")
+    assert lines[-1] == "d OK Logout completed.", err
+    assert "records=openssl" in sb.log("imapd") and "records=petrel" not in sb.log("imapd")
+
+    sb = make_sandbox().start("imapd", "pop3d")
+    lines, err = s_client_session(sb.ports["imaps"], "-tls1_2", key_updates=False)
+    assert lines[-1] == "d OK Logout completed.", err
+    assert "version=TLSv1.2" in sb.log("imapd") and "records=openssl" in sb.log("imapd")
+    m = imaplib.IMAP4("127.0.0.1", sb.ports["imap"])
+    m.starttls(tls_context())
+    m.login(USER, PASSWORD)
+    m.logout()
+    assert "records=petrel" in sb.log("imapd")
+    ctx = tls_context()
+    with socket.create_connection(("127.0.0.1", sb.ports["pop3s"]), timeout=10) as s:
+        t = ctx.wrap_socket(s)
+        assert t.recv(100) == b"+OK Petrel ready.\r\n"
+        t.sendall(b"USER %s\r\nPASS %s\r\n" % (USER.encode(), PASSWORD.encode()))
+        got = b""
+        while got.count(b"\r\n") < 2:
+            got += t.recv(100)
+        assert got.endswith(b"+OK Logged in.\r\n")
+    assert "records=petrel" in sb.log("pop3d")
+
+
 def test_allow_plaintext_auth(make_sandbox):
     sb = make_sandbox({("auth", "allow_plaintext_auth"): "yes"}).start("imapd", "pop3d")
     m = imaplib.IMAP4("127.0.0.1", sb.ports["imap"])
