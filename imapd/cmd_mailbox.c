@@ -197,12 +197,18 @@ void cmd_rename(struct imap_session *s, const struct imap_command_line *cmd)
 
 void cmd_status(struct imap_session *s, const struct imap_command_line *cmd)
 {
-	const char *error;
+	const char *error = "Expected: STATUS mailbox (items).";
 	const char *name = cmd->count == 2 ? imap_mailbox_arg(&s->arena, &cmd->args[0], &error) : NULL;
 	const struct imap_arg *items = cmd->count == 2 ? &cmd->args[1] : NULL;
-	if (name == NULL || items->type != IMAP_ARG_LIST || items->count == 0 ||
-	    items->count > STATUS_MAX) {
-		imap_tagged(s, cmd->tag, "BAD", "Expected: STATUS mailbox (items).");
+	if (name != NULL && (items->type != IMAP_ARG_LIST || items->count == 0 ||
+			     items->count > STATUS_MAX)) {
+		error = "Expected: STATUS mailbox (items).";
+		name = NULL;
+	}
+	if (name == NULL) {
+		/* The mailbox's own problem (not modified UTF-7, ...) when
+		   that is what is wrong. */
+		imap_tagged(s, cmd->tag, "BAD", "%s", error);
 		imap_bad_command(s);
 		return;
 	}

@@ -444,7 +444,8 @@ def test_invalid_modified_utf7(imap, transport):
             ("UNSUBSCRIBE " + name, mutf7),
             ("COPY 1 " + name, mutf7),
             ("APPEND %s {1+}\r\nx" % name, mutf7),
-            ("STATUS %s (MESSAGES)" % name, "BAD Expected: STATUS mailbox (items)."),
+            ("STATUS %s (MESSAGES)" % name, mutf7),
+            ("STATUS INBOX MESSAGES", "BAD Expected: STATUS mailbox (items)."),
         ])
     # Still selected (a BAD SELECT is not a failed SELECT), nothing created.
     assert c.cmd("f FETCH 1 UID") == ["* 1 FETCH (UID 1)", "f OK Fetch completed."]
