@@ -45,6 +45,8 @@ struct fetch_state {
 	size_t next;		/* the next message to answer */
 	uint32_t *seen_set;	/* UIDs whose \Seen this command set (sorted) */
 	size_t seen_count;
+	uint32_t *seen_undo;	/* of those, UIDs whose file was gone after all */
+	size_t seen_undo_count;
 	bool expunged;		/* some message had gone */
 	/* A literal being streamed from a file: the rest of its message's
 	   items follow once it is done. */
@@ -66,6 +68,7 @@ static void fetch_state_free(void *p)
 	free(st->parts);
 	free(st->uids);
 	free(st->seen_set);
+	free(st->seen_undo);
 	buf_free(&st->scratch);
 	free(st);
 }
@@ -141,6 +144,42 @@ static void set_seen(struct imap_job *j, struct fetch_state *st, size_t from, si
 	}
 	free(error);
 	free(unseen);
+}
+
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A message left out because its file is gone: if this command set its
+   \Seen, that is taken back at the end (nobody read it). */
+static void seen_not_read(struct fetch_state *st, uint32_t uid)
+{
+	if (st->seen_count == 0 ||
+	    bsearch(&uid, st->seen_set, st->seen_count, sizeof(uid), uid_cmp) == NULL)
+		return;
+	st->seen_undo = xreallocarray(st->seen_undo, st->seen_undo_count + 1, sizeof(uid));
+	st->seen_undo[st->seen_undo_count++] = uid;
+}
+
+static void undo_seen(struct imap_job *j, struct fetch_state *st)
+{
+	if (st->seen_undo_count == 0)
+		return;
+	char *error = NULL;
+	if (store_view_set_flags(j->s->view, st->seen_undo, st->seen_undo_count,
+				 STORE_FLAGS_REMOVE, STORE_FLAG_SEEN, NULL, &error) == STORE_OK) {
+		/* Not ours to hide from imap_sync any more. */
+		size_t n = 0;
+		for (size_t i = 0; i < st->seen_count; i++) {
+			if (bsearch(&st->seen_set[i], st->seen_undo, st->seen_undo_count,
+				    sizeof(uint32_t), uid_cmp) == NULL)
+				st->seen_set[n++] = st->seen_set[i];
+		}
+		st->seen_count = n;
+	}
+	free(error);
 }
 
 /* ---------------------------------------------------------------- items */
@@ -470,6 +509,7 @@ static void fetch_work(struct imap_job *j)
 				   leave this message out. */
 				j->step.out.len = mark;
 				st->expunged = true;
+				seen_not_read(st, uid);
 				streaming = 0;
 			} else if (streaming == 1) {
 				st->resume_uid = uid;
@@ -487,6 +527,7 @@ static void fetch_work(struct imap_job *j)
 		j->step.more = true;
 		return;
 	}
+	undo_seen(j, st);
 	/* Our implicit \Seen changes were reported with the messages. */
 	imap_sync(j, false, st->seen_set, st->seen_count);
 	if (st->expunged)

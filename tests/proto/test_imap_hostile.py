@@ -747,6 +747,15 @@ def test_fetch_message_file_removed_behind_the_server(imap, transport):
     assert other.cmd("e FETCH 2 RFC822")[-1] == "e " + issued
     assert_alive(imap, transport, c)
     assert noop(other) == []
+    # Nobody read it, so it did not become \Seen; the others did.
+    assert other.cmd("f FETCH 1:3 BODY[TEXT]")[-1] == "f " + issued
+    assert other.cmd("g FETCH 1:3 FLAGS") == [
+        "* 1 FETCH (FLAGS (\\Seen))", "* 2 FETCH (FLAGS ())",
+        "* 3 FETCH (FLAGS (\\Seen))", "g OK Fetch completed."]
+    # (2 changed and changed back: the session hears of it, harmlessly.)
+    assert noop(c) == ["* 1 FETCH (FLAGS (\\Seen \\Recent) UID 1)",
+                       "* 2 FETCH (FLAGS (\\Recent) UID 2)",
+                       "* 3 FETCH (FLAGS (\\Seen \\Recent) UID 3)"]
 
 
 def big_message(mb):
