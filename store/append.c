@@ -267,13 +267,17 @@ static void merge_due(struct store_user *u, struct merge_list *ml)
 {
 	/* A merge failing is not the caller's problem: the lists stay
 	   pending, searchable, and the next commit tries again.
-	   The merge holds the index's write lock, so it goes in chunks and
+	   The merge writes under the index's write lock (it collects and
+	   groups the lists before taking it), so it goes in chunks and
 	   gives way as soon as deliveries queue up: they are what clients
 	   wait for. Under constant load every commit that finds the
 	   threshold crossed merges one chunk, more than its group added, so
-	   pending lists stay near MERGE_BATCH. */
+	   pending lists stay near MERGE_BATCH.
+	   One merge at a time: another would collect the same lists while
+	   the first holds them, only to find them gone. */
+	bool mine = ml->count > 0 && pthread_mutex_trylock(&u->merge_lock) == 0;
 	for (size_t i = 0; i < ml->count; i++) {
-		uint32_t left = MERGE_CHUNK;
+		uint32_t left = mine ? MERGE_CHUNK : 0;
 		for (unsigned round = 0; round < MERGE_BATCH * 4 / MERGE_CHUNK && left >= MERGE_CHUNK;
 		     round++) {
 			if (wordindex_merge(u, ml->names[i], MERGE_CHUNK, &left, NULL) != STORE_OK ||
@@ -282,6 +286,8 @@ static void merge_due(struct store_user *u, struct merge_list *ml)
 		}
 		free(ml->names[i]);
 	}
+	if (mine)
+		pthread_mutex_unlock(&u->merge_lock);
 	free(ml->names);
 	ml->names = NULL;
 	ml->count = 0;

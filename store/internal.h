@@ -78,6 +78,10 @@ struct store_user {
 	pthread_cond_t commit_cond;
 	struct deliver_waiter *queue;
 	bool committing;
+	/* Held by the thread merging word lists (append.c): one merge at a
+	   time per process, others skip theirs instead of collecting the
+	   same lists again. */
+	pthread_mutex_t merge_lock;
 	bool rebuilt;	   /* the index was rebuilt when opened (for store_check) */
 	bool marked;	   /* our writer marker exists (see check_crashed_writers) */
 };
@@ -353,9 +357,9 @@ void msgtext_free(struct msgtext *mt);
 /* --- the word index (wordindex.c) --- */
 
 /* Merges up to `max` pending word lists of a mailbox into the inverted
-   index and the dictionary, in its own transaction. */
-/* Merges up to `max` pending word lists of a mailbox in one write
-   transaction; *left_r (may be NULL) gets how many stay pending. */
+   index and the dictionary: read and grouped under a read transaction,
+   written in one write transaction; *left_r (may be NULL) gets how many
+   stay pending. */
 int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, uint32_t *left_r,
 		    char **error_r);
 /* Candidates for a folded query term, as bits over the view's sequence

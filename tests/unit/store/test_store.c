@@ -809,6 +809,105 @@ static void test_search(void **state)
 	store_view_close(&v);
 }
 
+/* The UIDs posted under a body word of INBOX must be first, first + step,
+   ... (count of them), each once and in order. */
+static void check_postings(struct fixture *f, const char *word, uint32_t first, uint32_t step,
+			   size_t count)
+{
+	MDB_txn *txn;
+	assert_int_equal(user_txn_begin(f->u, false, &txn, NULL), STORE_OK);
+	struct mailbox_rec rec;
+	assert_int_equal(user_get_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+	uint8_t key[5 + MAX_WORD_LEN];
+	uint32_t be = __builtin_bswap32(rec.id);
+	memcpy(key, &be, 4);
+	key[4] = 'b';
+	memcpy(key + 5, word, strlen(word));
+	MDB_cursor *cur;
+	assert_int_equal(mdb_cursor_open(txn, f->u->words, &cur), 0);
+	MDB_val k = { 5 + strlen(word), key }, v;
+	size_t n = 0;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP), n++) {
+		uint32_t uid;
+		memcpy(&uid, v.mv_data, sizeof(uid));
+		assert_int_equal(uid, first + step * n);
+	}
+	assert_int_equal(n, count);
+	mdb_cursor_close(cur);
+	user_txn_abort(f->u, txn);
+}
+
+/* Postings after merges in several chunks: each merge appends its UIDs to
+   the keys' duplicates (a sub-page at first, then a sub-database), and a
+   list merged a second time (a re-run) adds nothing. */
+static void test_merge_postings(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 1500, BATCH = 100 };
+	MDB_txn *txn;
+	struct mailbox_rec rec;
+	struct msg_key three;
+	MDB_val k, v;
+	struct buf list = BUF_INIT;
+	for (int base = 1; base <= N; base += BATCH) {
+		struct store_append items[BATCH];
+		char *error = NULL;
+		for (int i = 0; i < BATCH; i++) {
+			char text[128];
+			int uid = base + i;
+			snprintf(text, sizeof(text), "Subject: m\n\ncommon %s w%c%c\n",
+				 uid % 2 ? "odd" : "even", 'a' + uid % 26, 'a' + uid / 26 % 26);
+			struct store_draft *d;
+			assert_int_equal(store_draft_begin(f->u, &d, &error), STORE_OK);
+			assert_int_equal(store_draft_write(d, text, strlen(text), &error), STORE_OK);
+			assert_int_equal(store_draft_finish(d, &error), STORE_OK);
+			items[i] = (struct store_append){ .draft = d, .mailbox = "INBOX" };
+		}
+		assert_int_equal(store_append(f->u, items, BATCH, &error), STORE_OK);
+		assert_int_equal(items[BATCH - 1].uid, base + BATCH - 1);
+		if (base > 1)
+			continue;
+		/* Keep UID 3's pending list, to merge it again at the end (the
+		   appends merge once MERGE_BATCH lists are pending). */
+		assert_int_equal(user_txn_begin(f->u, false, &txn, NULL), STORE_OK);
+		assert_int_equal(user_get_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+		three = msg_key(rec.id, 3);
+		k = (MDB_val){ sizeof(three), &three };
+		assert_int_equal(mdb_get(txn, f->u->pending, &k, &v), 0);
+		buf_append(&list, v.mv_data, v.mv_size);
+		user_txn_abort(f->u, txn);
+	}
+
+
+	uint32_t left = N;
+	for (int i = 0; i < 4 && left > 0; i++)
+		assert_int_equal(wordindex_merge(f->u, "INBOX", 700, &left, NULL), STORE_OK);
+	assert_int_equal(left, 0);
+	check_postings(f, "common", 1, 1, N);
+	check_postings(f, "odd", 1, 2, N / 2);
+	check_postings(f, "even", 2, 2, N / 2);
+	check_postings(f, "wdb", 26 + 3, 26 * 26, 3); /* 29, 705, 1381 */
+
+	assert_int_equal(user_txn_begin(f->u, true, &txn, NULL), STORE_OK);
+	assert_int_equal(user_get_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+	v = (MDB_val){ list.len, list.data };
+	assert_int_equal(mdb_put(txn, f->u->pending, &k, &v, 0), 0);
+	rec.pending++;
+	assert_int_equal(user_put_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+	assert_int_equal(user_txn_commit(f->u, txn, NULL), STORE_OK);
+	buf_free(&list);
+	assert_int_equal(wordindex_merge(f->u, "INBOX", 700, &left, NULL), STORE_OK);
+	assert_int_equal(left, 0);
+	check_postings(f, "common", 1, 1, N);
+	check_postings(f, "odd", 1, 2, N / 2);
+
+	uint32_t r[4];
+	struct store_search s = { .kind = STORE_SEARCH_BODY, .text = "wdb" };
+	assert_int_equal(search(f, &s, r), 3);
+	assert_int_equal(r[2], 1381);
+}
+
 /* SUBJECT takes candidates from the header words: an encoded subject is
    found by its decoded text, a word elsewhere in the header is not a hit. */
 static void subject_checks(struct fixture *f)
@@ -1213,6 +1312,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_default_folders, setup, teardown),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_words_unique),
+		cmocka_unit_test_setup_teardown(test_merge_postings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_rename_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recreate_changes_uidvalidity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subscriptions, setup, teardown),
