@@ -338,9 +338,11 @@ int msgindex_blob_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct spa
 bool msgtext_field_cached(const char *name, size_t len);
 /* Appends the lines (with continuations) of cached fields, in order. */
 void msgtext_cached_lines(struct span header, struct buf *out);
-/* Appends the word lists of folded text: header words, then body words,
-   each as u32 count + NUL-terminated words. */
-void msgtext_word_lists(struct span folded, size_t header_len, struct buf *out);
+/* Appends the word lists of a message's search text (folded already, or
+   not: then folded on the way, with the same result), whose first
+   header_len bytes are header fields: header words, then body words, each
+   as u32 count + NUL-terminated words. */
+void msgtext_word_lists(struct span text, size_t header_len, bool folded, struct buf *out);
 /* Calls cb(kind 'h' or 'b', word) for every word of such lists. */
 int msgtext_each_word(struct span lists, void (*cb)(char kind, struct span word, void *ctx),
 		      void *ctx);
@@ -396,12 +398,15 @@ int cache_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid
 /* Lower-cases UTF-8 text for matching (simple Unicode case folding via
    the C.UTF-8 locale), replacing invalid bytes by U+FFFD. Appends to out. */
 void words_fold(struct span text, struct buf *out);
-/* Calls cb for each distinct indexed word of folded text, in order of
-   first occurrence.
+/* Calls cb for each distinct indexed word of text, in order of first
+   occurrence: text is folded already (the output of words_fold()), or
+   (fold) is folded on the way, with the same words as words_fold() would
+   give.
    Words longer than MAX_WORD_LEN are indexed as overlapping pieces of
    MAX_WORD_LEN bytes every MAX_WORD_LEN/2, so any substring of up to
    MAX_WORD_LEN/2 + 1 bytes lies inside one piece. */
-void words_each_unique(struct span folded, void (*cb)(struct span word, void *ctx), void *ctx);
+void words_each_unique(struct span text, bool fold, void (*cb)(struct span word, void *ctx),
+		       void *ctx);
 /* FNV-1a of a word, for the in-memory word sets. */
 uint32_t words_hash(uint32_t seed, struct span w);
 /* qsort comparison of struct span: bytes, then length (LMDB's key order). */

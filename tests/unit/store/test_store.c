@@ -1274,7 +1274,7 @@ static void test_words_unique(void **state)
 	words_fold(span_cstr("Hello, WORLD! hello again; World\xc3\x89T\xc3\xa9 42 x"), &folded);
 	assert_string_equal((char *)folded.data, "hello, world! hello again; world\xc3\xa9t\xc3\xa9 42 x");
 	/* Distinct words, in order of first occurrence. */
-	words_each_unique(buf_span(&folded), collect, &out);
+	words_each_unique(buf_span(&folded), false, collect, &out);
 	assert_string_equal((char *)out.data, "hello|world|again|world\xc3\xa9t\xc3\xa9|42|x|");
 
 	/* Thousands of distinct words: the set grows and keeps every one. */
@@ -1282,7 +1282,7 @@ static void test_words_unique(void **state)
 	buf_clear(&out);
 	for (int i = 0; i < 5000; i++)
 		buf_printf(&folded, "w%d w%d ", i, i / 2);
-	words_each_unique(buf_span(&folded), collect, &out);
+	words_each_unique(buf_span(&folded), false, collect, &out);
 	size_t bars = 0;
 	for (size_t i = 0; i < out.len; i++)
 		bars += out.data[i] == '|';
@@ -1295,7 +1295,7 @@ static void test_words_unique(void **state)
 	buf_clear(&out);
 	for (int i = 0; i < 100; i++)
 		buf_append_byte(&folded, (uint8_t)('a' + i % 26));
-	words_each_unique(buf_span(&folded), collect, &out);
+	words_each_unique(buf_span(&folded), false, collect, &out);
 	const char *second = strchr((char *)out.data, '|') + 1;
 	assert_int_equal(second - (char *)out.data - 1, MAX_WORD_LEN);
 	assert_memory_equal(second, folded.data + MAX_WORD_LEN / 2, MAX_WORD_LEN);
@@ -1306,12 +1306,70 @@ static void test_words_unique(void **state)
 	buf_free(&out);
 }
 
+/* Word lists made while folding (delivery) equal those of the folded text
+   (check, copy): header and body folded apart, as both do. */
+static void assert_lists_as_folded(struct span text, size_t header_len)
+{
+	struct buf folded = BUF_INIT, want = BUF_INIT, got = BUF_INIT;
+	words_fold(span_make(text.ptr, header_len), &folded);
+	size_t folded_header_len = folded.len;
+	words_fold(span_make(text.ptr + header_len, text.len - header_len), &folded);
+	msgtext_word_lists(buf_span(&folded), folded_header_len, true, &want);
+	msgtext_word_lists(text, header_len, false, &got);
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	buf_free(&folded);
+	buf_free(&want);
+	buf_free(&got);
+}
+
+static void test_words_fold_while_scanning(void **state)
+{
+	(void)state;
+	const char *header = "Subject: Hello WORLD Caf\xc3\x89\nReceived: from Mx.Example\n"
+			     "From: A <a@B.test>\nX-Microsoft-Junk: Zzz\n";
+	const char *bodies[] = {
+		"Hello, WORLD! hello again; World\xc3\x89T\xc3\xa9 42 x",
+		/* İ and the Kelvin sign fold to ASCII letters, ẞ to ß (shorter),
+		   Ⱥ to ⱥ (longer), inside and between words. */
+		"\xc4\xb0stanbul \xe2\x84\xaa" "elvin A\xe1\xba\x9e\xc8\xba.B \xc8\xba\xc8\xba",
+		/* Invalid UTF-8: U+FFFD, a word character. */
+		"\xff\xfe abc\xe2\x28\xa1" "def \xc3",
+		"...,,;; --",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		char *text = xasprintf("%s%s", header, bodies[i]);
+		assert_lists_as_folded(span_cstr(text), strlen(header));
+		assert_lists_as_folded(span_cstr(text), 0);
+		free(text);
+	}
+	/* Long runs (pieces) and a pseudo-random mix of the above. */
+	static const char *const parts[] = {
+		"a", "Z", "q", "7", " ", "\n", ".", "-", "\xc3\x89", "\xc3\xa9", "\xc4\xb0",
+		"\xe2\x84\xaa", "\xe1\xba\x9e", "\xc8\xba", "\xff", "\xe2\x28", "\xf0\x9f\x98\x80",
+	};
+	struct buf text = BUF_INIT;
+	for (int i = 0; i < 300; i++)
+		buf_append_str(&text, i % 3 ? "Ab" : "\xc8\xba");
+	uint32_t x = 12345;
+	for (int i = 0; i < 20000; i++) {
+		x = x * 1103515245u + 12345u;
+		unsigned r = (x >> 16) % 40;
+		buf_append_str(&text, parts[r < 17 ? r : r % 5]);
+	}
+	assert_lists_as_folded(buf_span(&text), 0);
+	assert_lists_as_folded(buf_span(&text), 5000);
+	buf_free(&text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_default_folders, setup, teardown),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_words_unique),
+		cmocka_unit_test(test_words_fold_while_scanning),
 		cmocka_unit_test_setup_teardown(test_merge_postings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_rename_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recreate_changes_uidvalidity, setup, teardown),
