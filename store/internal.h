@@ -282,6 +282,21 @@ char *msgfile_locate(const char *folder, struct span base, uint32_t flags, uint6
 		     const struct mailbox_file *mf, char *const *keyword_names);
 uint32_t msgfile_next_seq(struct store *store);
 
+/* --- directory fsyncs beside other work (dirsync.c) --- */
+
+struct dir_sync {
+	char **paths;
+	size_t count;
+	pthread_t thread;
+	bool started;
+	const char *failed; /* the first path whose fsync failed */
+	int error;
+};
+/* Starts fsyncing the directories (paths must outlive the sync). */
+void dir_sync_start(struct dir_sync *ds, char **paths, size_t count);
+/* Waits for them: STORE_OK once all are durable, else an error. */
+int dir_sync_finish(struct dir_sync *ds, char **error_r);
+
 /* --- drafts (draft.c) --- */
 
 struct store_draft {
