@@ -264,6 +264,15 @@ static bool commits_waiting(struct store_user *u)
 	return waiting;
 }
 
+void append_give_way(struct store_user *u)
+{
+	pthread_mutex_lock(&u->commit_lock);
+	unsigned long seen = u->commits;
+	while ((u->queue != NULL || u->committing) && u->commits == seen)
+		pthread_cond_wait(&u->commit_cond, &u->commit_lock);
+	pthread_mutex_unlock(&u->commit_lock);
+}
+
 static void merge_due(struct store_user *u, struct merge_list *ml)
 {
 	/* A merge failing is not the caller's problem: the lists stay
@@ -416,6 +425,7 @@ int store_deliver(struct store_user *u, struct store_append *item, char **error_
 		free(items);
 		free(error);
 		u->committing = false;
+		u->commits++;
 		pthread_cond_broadcast(&u->commit_cond);
 		if (ml.count > 0) {
 			/* Everyone else is answered; the leader pays for the

@@ -217,11 +217,12 @@ static bool has_postings(struct merge *m, char kind, struct span word)
 	return mdb_get(m->txn, m->u->words, &k, &v) == 0;
 }
 
-/* Writes the sorted postings, all UIDs of a key in one put. */
-static void write_postings(struct merge *m, MDB_cursor *cur)
+/* Writes the sorted postings entries[from, to), all UIDs of a key in one
+   put. */
+static void write_postings(struct merge *m, MDB_cursor *cur, size_t from, size_t to)
 {
 	buf_clear(&m->new_words);
-	for (size_t i = 0; i < m->sorted && m->ret == STORE_OK; i++) {
+	for (size_t i = from; i < to && m->ret == STORE_OK; i++) {
 		struct merge_entry *e = &m->entries[i];
 		/* A word new to the mailbox goes into its dictionary once: the
 		   'b' entry sorts first, and once written it has postings. */
@@ -305,29 +306,33 @@ static int append_dict(struct merge *m)
 struct merge_args {
 	const char *mailbox;
 	uint32_t max;
-	struct merge m; /* collected before the write transaction, if any */
+	struct merge m; /* collected before the write transactions, if any */
+	size_t from, to; /* the slice of m.entries this transaction writes */
+	bool all;	 /* set when one transaction did the whole merge */
 	uint32_t left;
 };
 
-/* The write transaction: takes the lists from `pending` and writes their
-   postings and new dictionary words. Lists collected beforehand are used
-   as they are unless one has gone meanwhile; then (or without them) they
-   are collected again here. */
+/* One write transaction of a merge: writes the postings and new
+   dictionary words of a slice of the collected entries; the last slice
+   also takes the lists from `pending`. If the lists were not collected
+   beforehand, or one has gone since (expunged, merged by another
+   process), this transaction collects them again and does all of it
+   (postings an earlier slice wrote are found already there). */
 static int merge_cb(struct store_user *u, MDB_txn *txn, void *ctx, char **error_r)
 {
 	struct merge_args *a = ctx;
 	struct mailbox_rec rec;
 	a->left = 0;
 	int ret = user_get_mailbox(u, txn, a->mailbox, &rec);
-	if (ret < 0)
+	if (ret < 0) {
+		a->all = true; /* gone: nothing more to do */
 		return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
-	struct merge *m = &a->m;
-	bool gone = true;
-	if (m->u != NULL && m->mailbox_id == rec.id) {
-		m->txn = txn;
-		if ((ret = take_pending(m, &gone)) < 0)
-			return ret;
 	}
+	struct merge *m = &a->m;
+	bool last = a->to >= m->sorted, gone = m->u == NULL || m->mailbox_id != rec.id;
+	m->txn = txn;
+	if (!gone && last && (ret = take_pending(m, &gone)) < 0)
+		return ret;
 	if (gone) {
 		merge_free(m);
 		merge_init(m, u, rec.id);
@@ -335,24 +340,39 @@ static int merge_cb(struct store_user *u, MDB_txn *txn, void *ctx, char **error_
 		if ((ret = merge_collect(m, txn, a->max)) < 0 || (ret = take_pending(m, &gone)) < 0)
 			return ret;
 		merge_sort(m);
+		a->from = 0;
+		a->to = m->sorted;
+		a->all = last = true;
 	}
 	MDB_cursor *wc;
 	int rc = mdb_cursor_open(txn, u->words, &wc);
 	if (rc != 0)
 		return user_rc(rc, "word index", error_r);
 	m->ret = STORE_OK;
-	write_postings(m, wc);
+	write_postings(m, wc, a->from, a->to);
 	mdb_cursor_close(wc);
 	ret = m->ret;
 	if (ret == STORE_OK)
 		ret = append_dict(m);
 	uint32_t merged = (uint32_t)m->uid_count;
-	if (ret == STORE_OK && merged > 0) {
+	if (ret == STORE_OK && last && merged > 0) {
 		rec.pending = rec.pending > merged ? rec.pending - merged : 0;
 		ret = user_put_mailbox(u, txn, a->mailbox, &rec);
 	}
 	a->left = rec.pending;
 	return ret;
+}
+
+uint32_t wordindex_slice_uids = MERGE_SLICE_UIDS;
+
+/* Where the slice starting at entry `from` ends: at MERGE_SLICE_UIDS
+   postings (and at least one key). */
+static size_t slice_end(const struct merge *m, size_t from)
+{
+	size_t uids = 0, i = from;
+	while (i < m->sorted && (i == from || uids + m->entries[i].uid_count <= wordindex_slice_uids))
+		uids += m->entries[i++].uid_count;
+	return i;
 }
 
 /* Collects and groups the lists under a read transaction, so the write
@@ -378,7 +398,15 @@ int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, uin
 {
 	struct merge_args a = { .mailbox = mailbox, .max = max };
 	merge_prepare(u, &a);
-	int ret = user_write(u, merge_cb, &a, error_r);
+	int ret;
+	for (;;) {
+		a.to = slice_end(&a.m, a.from);
+		ret = user_write(u, merge_cb, &a, error_r);
+		if (ret != STORE_OK || a.all || a.to >= a.m.sorted)
+			break;
+		a.from = a.to;
+		append_give_way(u);
+	}
 	merge_free(&a.m);
 	if (left_r != NULL)
 		*left_r = ret == STORE_OK ? a.left : 0;

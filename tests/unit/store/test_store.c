@@ -838,12 +838,14 @@ static void check_postings(struct fixture *f, const char *word, uint32_t first, 
 	user_txn_abort(f->u, txn);
 }
 
-/* Postings after merges in several chunks: each merge appends its UIDs to
-   the keys' duplicates (a sub-page at first, then a sub-database), and a
-   list merged a second time (a re-run) adds nothing. */
+/* Postings after merges in several chunks, each written in several slices:
+   each merge appends its UIDs to the keys' duplicates (a sub-page at
+   first, then a sub-database), and a list merged a second time (a re-run)
+   adds nothing. */
 static void test_merge_postings(void **state)
 {
 	struct fixture *f = *state;
+	wordindex_slice_uids = 300; /* "common" alone fills a slice */
 	enum { N = 1500, BATCH = 100 };
 	MDB_txn *txn;
 	struct mailbox_rec rec;
@@ -906,6 +908,10 @@ static void test_merge_postings(void **state)
 	struct store_search s = { .kind = STORE_SEARCH_BODY, .text = "wdb" };
 	assert_int_equal(search(f, &s, r), 3);
 	assert_int_equal(r[2], 1381);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, NULL), STORE_OK);
+	assert_int_equal(info.messages, N);
+	wordindex_slice_uids = MERGE_SLICE_UIDS;
 }
 
 /* SUBJECT takes candidates from the header words: an encoded subject is
