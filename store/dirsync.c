@@ -30,7 +30,7 @@ void dir_sync_start(struct dir_sync *ds, char **paths, size_t count)
 	ds->failed = NULL;
 	ds->error = 0;
 	pthread_attr_t attr;
-	ds->started = pthread_attr_init(&attr) == 0;
+	ds->started = count > 0 && pthread_attr_init(&attr) == 0;
 	if (ds->started) {
 		pthread_attr_setstacksize(&attr, 256 * 1024); /* it calls open and fsync only */
 		ds->started = pthread_create(&ds->thread, &attr, dir_sync_run, ds) == 0;

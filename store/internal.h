@@ -386,8 +386,9 @@ void append_give_way(struct store_user *u);
 
 /* Merges up to `max` pending word lists of a mailbox into the inverted
    index and the dictionary: read and grouped under a read transaction,
-   written in one write transaction; *left_r (may be NULL) gets how many
-   stay pending. */
+   written in write transactions of MERGE_SLICE_UIDS postings, with queued
+   deliveries committing between them; *left_r (may be NULL) gets how
+   many stay pending. */
 int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, uint32_t *left_r,
 		    char **error_r);
 /* MERGE_SLICE_UIDS; unit tests lower it to make many slices. */
