@@ -4,9 +4,10 @@
  * One LMDB write transaction takes a batch of finished drafts: quota,
  * UIDs, records and index entries first (LMDB work can be retried if the
  * map must grow), then the renames tmp/ -> cur/ with the UID in the name,
- * an fsync of every directory touched, and the commit. Only after the
- * commit has returned may the caller acknowledge. If the commit fails the
- * files go back to tmp/ and are removed: nothing half-visible remains.
+ * and the commit, with an fsync of every cur/ touched beside it
+ * (dirsync.c). Only after both have returned may the caller acknowledge.
+ * If the commit fails the files go back to tmp/ and are removed: nothing
+ * half-visible remains.
  *
  * store_deliver() adds group commit: concurrent callers queue up and the
  * first one commits everyone's messages in a single transaction, so
@@ -40,6 +41,7 @@ struct batch {
 	struct batch_mailbox *boxes;
 	size_t box_count;
 	char *keyword_names[STORE_MAX_KEYWORDS];
+	char **cur_dirs; /* per mailbox, after move_files: its cur/ to fsync */
 	/* per item */
 	char **final_paths;
 };
@@ -50,7 +52,10 @@ static void batch_free(struct batch *b, size_t items)
 		free(b->boxes[i].name);
 		free(b->boxes[i].folder);
 		mailbox_file_free(&b->boxes[i].mf);
+		if (b->cur_dirs != NULL)
+			free(b->cur_dirs[i]);
 	}
+	free(b->cur_dirs);
 	free(b->boxes);
 	keyword_names_free(b->keyword_names);
 	for (size_t i = 0; i < items && b->final_paths != NULL; i++)
@@ -79,6 +84,8 @@ static int batch_mailbox(struct batch *b, MDB_txn *txn, const char *name,
 		return ret;
 	}
 	b->boxes = xreallocarray(b->boxes, b->box_count + 1, sizeof(*b->boxes));
+	b->cur_dirs = xreallocarray(b->cur_dirs, b->box_count + 1, sizeof(*b->cur_dirs));
+	b->cur_dirs[b->box_count] = NULL;
 	struct batch_mailbox *box = &b->boxes[b->box_count++];
 	memset(box, 0, sizeof(*box));
 	box->name = canonical;
@@ -237,13 +244,7 @@ static int move_files(struct batch *b, struct store_append *items, size_t count,
 		struct batch_mailbox *box = &b->boxes[i];
 		if (box->mf_dirty)
 			mailbox_file_write(box->folder, &box->mf, true);
-		char *cur = xasprintf("%s/cur", box->folder);
-		int rc = fsync_dir(cur);
-		free(cur);
-		if (rc < 0) {
-			undo_renames(items, count, b->final_paths);
-			return store_sys_error("cannot fsync", box->folder, error_r);
-		}
+		b->cur_dirs[i] = xasprintf("%s/cur", box->folder);
 	}
 	return STORE_OK;
 }
@@ -263,17 +264,30 @@ static bool commits_waiting(struct store_user *u)
 	return waiting;
 }
 
+void append_give_way(struct store_user *u)
+{
+	pthread_mutex_lock(&u->commit_lock);
+	unsigned long seen = u->commits;
+	while ((u->queue != NULL || u->committing) && u->commits == seen)
+		pthread_cond_wait(&u->commit_cond, &u->commit_lock);
+	pthread_mutex_unlock(&u->commit_lock);
+}
+
 static void merge_due(struct store_user *u, struct merge_list *ml)
 {
 	/* A merge failing is not the caller's problem: the lists stay
 	   pending, searchable, and the next commit tries again.
-	   The merge holds the index's write lock, so it goes in chunks and
+	   The merge writes under the index's write lock (it collects and
+	   groups the lists before taking it), so it goes in chunks and
 	   gives way as soon as deliveries queue up: they are what clients
 	   wait for. Under constant load every commit that finds the
 	   threshold crossed merges one chunk, more than its group added, so
-	   pending lists stay near MERGE_BATCH. */
+	   pending lists stay near MERGE_BATCH.
+	   One merge at a time: another would collect the same lists while
+	   the first holds them, only to find them gone. */
+	bool mine = ml->count > 0 && pthread_mutex_trylock(&u->merge_lock) == 0;
 	for (size_t i = 0; i < ml->count; i++) {
-		uint32_t left = MERGE_CHUNK;
+		uint32_t left = mine ? MERGE_CHUNK : 0;
 		for (unsigned round = 0; round < MERGE_BATCH * 4 / MERGE_CHUNK && left >= MERGE_CHUNK;
 		     round++) {
 			if (wordindex_merge(u, ml->names[i], MERGE_CHUNK, &left, NULL) != STORE_OK ||
@@ -282,6 +296,8 @@ static void merge_due(struct store_user *u, struct merge_list *ml)
 		}
 		free(ml->names[i]);
 	}
+	if (mine)
+		pthread_mutex_unlock(&u->merge_lock);
 	free(ml->names);
 	ml->names = NULL;
 	ml->count = 0;
@@ -314,9 +330,19 @@ static int append_batch(struct store_user *u, struct store_append *items, size_t
 		if (ret != STORE_OK) {
 			user_txn_abort(u, txn);
 		} else {
+			/* The renames are made durable while the index commits;
+			   the caller acknowledges only once both are. A crash
+			   between the two leaves, for messages never acknowledged,
+			   either files without records or records without files,
+			   and store_check resolves both. */
+			struct dir_sync ds;
+			dir_sync_start(&ds, b.cur_dirs, b.box_count);
 			ret = user_txn_commit(u, txn, error_r);
+			int synced = dir_sync_finish(&ds, ret == STORE_OK ? error_r : NULL);
 			if (ret != STORE_OK)
 				undo_renames(items, count, b.final_paths);
+			else
+				ret = synced; /* committed, but not known durable: no 250 */
 		}
 		if (ret != STORE_RETRY)
 			break;
@@ -399,6 +425,7 @@ int store_deliver(struct store_user *u, struct store_append *item, char **error_
 		free(items);
 		free(error);
 		u->committing = false;
+		u->commits++;
 		pthread_cond_broadcast(&u->commit_cond);
 		if (ml.count > 0) {
 			/* Everyone else is answered; the leader pays for the

@@ -238,7 +238,7 @@ static int index_own_file(struct checker *c, MDB_txn *txn, struct mailbox_rec *r
 		return STORE_OK; /* unreadable: left for the next check */
 	struct buf fields = BUF_INIT, lists = BUF_INIT;
 	msgtext_cached_lines(buf_span(&mt.header), &fields);
-	msgtext_word_lists(buf_span(&mt.folded), mt.folded_header_len, &lists);
+	msgtext_word_lists(buf_span(&mt.folded), mt.folded_header_len, true, &lists);
 
 	const char *kw_names[26];
 	struct store_keywords kw = letters_to_keywords(fe->parsed.keyword_letters, mf, kw_names);

@@ -138,15 +138,10 @@ int store_draft_finish(struct store_draft *d, char **error_r)
 	}
 	close(d->fd);
 	d->fd = -1;
-	/* The message's words, header and body apart, from the folded text
-	   (folded as queries will be). The text itself is not kept. */
-	struct buf folded = BUF_INIT;
-	words_fold(buf_slice(&d->text, 0, d->text_header_len), &folded);
-	size_t folded_header_len = folded.len;
-	words_fold(buf_slice(&d->text, d->text_header_len, d->text.len), &folded);
+	/* The message's words, header and body apart, folded as queries will
+	   be. The text itself is not kept. */
+	msgtext_word_lists(buf_span(&d->text), d->text_header_len, false, &d->words);
 	buf_free(&d->text);
-	msgtext_word_lists(buf_span(&folded), folded_header_len, &d->words);
-	buf_free(&folded);
 	d->finished = true;
 	return STORE_OK;
 }

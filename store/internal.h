@@ -33,6 +33,11 @@
    per message, 256 ~85 KB, 1024 ~37 KB). SEARCH reads the pending lists
    directly, so the batch also bounds what it scans. */
 #define MERGE_CHUNK 1024
+/* UIDs posted per write transaction of a merge: a chunk's postings are
+   written in slices of words, and deliveries commit between slices, so
+   the write lock is never held for the whole chunk (1024 100 KB messages
+   post ~1.5 million UIDs). Each key is still written once per chunk. */
+#define MERGE_SLICE_UIDS (128 * 1024)
 #define DICT_CHUNK (32 * 1024)		    /* dictionary bytes per LMDB value */
 
 struct store {
@@ -78,6 +83,11 @@ struct store_user {
 	pthread_cond_t commit_cond;
 	struct deliver_waiter *queue;
 	bool committing;
+	unsigned long commits; /* group commits done, for append_give_way() */
+	/* Held by the thread merging word lists (append.c): one merge at a
+	   time per process, others skip theirs instead of collecting the
+	   same lists again. */
+	pthread_mutex_t merge_lock;
 	bool rebuilt;	   /* the index was rebuilt when opened (for store_check) */
 	bool marked;	   /* our writer marker exists (see check_crashed_writers) */
 };
@@ -278,6 +288,21 @@ char *msgfile_locate(const char *folder, struct span base, uint32_t flags, uint6
 		     const struct mailbox_file *mf, char *const *keyword_names);
 uint32_t msgfile_next_seq(struct store *store);
 
+/* --- directory fsyncs beside other work (dirsync.c) --- */
+
+struct dir_sync {
+	char **paths;
+	size_t count;
+	pthread_t thread;
+	bool started;
+	const char *failed; /* the first path whose fsync failed */
+	int error;
+};
+/* Starts fsyncing the directories (paths must outlive the sync). */
+void dir_sync_start(struct dir_sync *ds, char **paths, size_t count);
+/* Waits for them: STORE_OK once all are durable, else an error. */
+int dir_sync_finish(struct dir_sync *ds, char **error_r);
+
 /* --- drafts (draft.c) --- */
 
 struct store_draft {
@@ -335,9 +360,11 @@ int msgindex_blob_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct spa
 bool msgtext_field_cached(const char *name, size_t len);
 /* Appends the lines (with continuations) of cached fields, in order. */
 void msgtext_cached_lines(struct span header, struct buf *out);
-/* Appends the word lists of folded text: header words, then body words,
-   each as u32 count + NUL-terminated words. */
-void msgtext_word_lists(struct span folded, size_t header_len, struct buf *out);
+/* Appends the word lists of a message's search text (folded already, or
+   not: then folded on the way, with the same result), whose first
+   header_len bytes are header fields: header words, then body words, each
+   as u32 count + NUL-terminated words. */
+void msgtext_word_lists(struct span text, size_t header_len, bool folded, struct buf *out);
 /* Calls cb(kind 'h' or 'b', word) for every word of such lists. */
 int msgtext_each_word(struct span lists, void (*cb)(char kind, struct span word, void *ctx),
 		      void *ctx);
@@ -351,14 +378,22 @@ struct msgtext {
 int msgtext_load(int fd, struct msgtext *mt);
 void msgtext_free(struct msgtext *mt);
 
+/* Waits, if deliveries are queued for the write lock (store_deliver), until
+   one group of them has committed: a merge calls it between its write
+   transactions so that a long merge does not keep deliveries waiting. */
+void append_give_way(struct store_user *u);
+
 /* --- the word index (wordindex.c) --- */
 
 /* Merges up to `max` pending word lists of a mailbox into the inverted
-   index and the dictionary, in its own transaction. */
-/* Merges up to `max` pending word lists of a mailbox in one write
-   transaction; *left_r (may be NULL) gets how many stay pending. */
+   index and the dictionary: read and grouped under a read transaction,
+   written in write transactions of MERGE_SLICE_UIDS postings, with queued
+   deliveries committing between them; *left_r (may be NULL) gets how
+   many stay pending. */
 int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, uint32_t *left_r,
 		    char **error_r);
+/* MERGE_SLICE_UIDS; unit tests lower it to make many slices. */
+extern uint32_t wordindex_slice_uids;
 /* Candidates for a folded query term, as bits over the view's sequence
    numbers: every message with a word containing `term` in the chosen
    parts (header and/or body), merged or pending. */
@@ -393,12 +428,15 @@ int cache_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid
 /* Lower-cases UTF-8 text for matching (simple Unicode case folding via
    the C.UTF-8 locale), replacing invalid bytes by U+FFFD. Appends to out. */
 void words_fold(struct span text, struct buf *out);
-/* Calls cb for each distinct indexed word of folded text, in order of
-   first occurrence.
+/* Calls cb for each distinct indexed word of text, in order of first
+   occurrence: text is folded already (the output of words_fold()), or
+   (fold) is folded on the way, with the same words as words_fold() would
+   give.
    Words longer than MAX_WORD_LEN are indexed as overlapping pieces of
    MAX_WORD_LEN bytes every MAX_WORD_LEN/2, so any substring of up to
    MAX_WORD_LEN/2 + 1 bytes lies inside one piece. */
-void words_each_unique(struct span folded, void (*cb)(struct span word, void *ctx), void *ctx);
+void words_each_unique(struct span text, bool fold, void (*cb)(struct span word, void *ctx),
+		       void *ctx);
 /* FNV-1a of a word, for the in-memory word sets. */
 uint32_t words_hash(uint32_t seed, struct span w);
 /* qsort comparison of struct span: bytes, then length (LMDB's key order). */

@@ -356,7 +356,7 @@ int msgindex_copy(struct store_user *u, MDB_txn *txn, const struct mailbox_rec *
 	if (ret < 0)
 		return STORE_OK;
 	struct buf lists = BUF_INIT;
-	msgtext_word_lists(buf_span(&mt.folded), mt.folded_header_len, &lists);
+	msgtext_word_lists(buf_span(&mt.folded), mt.folded_header_len, true, &lists);
 	ret = put_pending(u, txn, to, to_uid, buf_span(&lists));
 	buf_free(&lists);
 	msgtext_free(&mt);

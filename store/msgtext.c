@@ -67,13 +67,13 @@ static void add_word(struct span word, void *ctx)
 	lc->count++;
 }
 
-static void append_list(struct span folded, struct buf *out)
+static void append_list(struct span text, bool fold, struct buf *out)
 {
 	size_t count_at = out->len;
 	uint32_t zero = 0;
 	buf_append(out, &zero, sizeof(zero));
 	struct list_ctx lc = { out, 0 };
-	words_each_unique(folded, add_word, &lc);
+	words_each_unique(text, fold, add_word, &lc);
 	memcpy(out->data + count_at, &lc.count, sizeof(lc.count));
 }
 
@@ -104,11 +104,18 @@ static bool field_unindexed(const uint8_t *line, size_t len)
 	return false;
 }
 
-void msgtext_word_lists(struct span folded, size_t header_len, struct buf *out)
+void msgtext_word_lists(struct span text, size_t header_len, bool folded, struct buf *out)
 {
-	/* Header text is one "name: value" line per field (mime.h). */
-	struct buf indexed = BUF_INIT;
-	const uint8_t *p = folded.ptr, *end = header_len > 0 ? p + header_len : p;
+	/* Header text is one "name: value" line per field (mime.h), chosen
+	   by folded name: a header not folded yet is folded first (it is
+	   small; the body is folded while its words are scanned). */
+	struct buf header = BUF_INIT, indexed = BUF_INIT;
+	struct span h = span_make(text.ptr, header_len);
+	if (!folded) {
+		words_fold(h, &header);
+		h = buf_span(&header);
+	}
+	const uint8_t *p = h.ptr, *end = h.len > 0 ? p + h.len : p;
 	while (p < end) {
 		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
 		const uint8_t *next = nl != NULL ? nl + 1 : end;
@@ -116,11 +123,12 @@ void msgtext_word_lists(struct span folded, size_t header_len, struct buf *out)
 			buf_append(&indexed, p, (size_t)(next - p));
 		p = next;
 	}
-	append_list(buf_span(&indexed), out);
+	buf_free(&header);
+	append_list(buf_span(&indexed), false, out);
 	buf_free(&indexed);
-	append_list(folded.len > header_len ? span_make(folded.ptr + header_len, folded.len - header_len)
-					    : span_make("", 0),
-		    out);
+	append_list(text.len > header_len ? span_make(text.ptr + header_len, text.len - header_len)
+					  : span_make("", 0),
+		    !folded, out);
 }
 
 int msgtext_each_word(struct span lists, void (*cb)(char kind, struct span word, void *ctx),

@@ -418,6 +418,7 @@ static void user_free(struct store_user *u)
 	pthread_rwlock_destroy(&u->env_lock);
 	pthread_mutex_destroy(&u->commit_lock);
 	pthread_cond_destroy(&u->commit_cond);
+	pthread_mutex_destroy(&u->merge_lock);
 	free(u->name);
 	free(u->root);
 	free(u->maildir);
@@ -466,6 +467,7 @@ static int open_user(struct store *s, const char *name, struct store_user **u_r,
 	pthread_rwlock_init(&u->env_lock, NULL);
 	pthread_mutex_init(&u->commit_lock, NULL);
 	pthread_cond_init(&u->commit_cond, NULL);
+	pthread_mutex_init(&u->merge_lock, NULL);
 
 	int ret = make_dirs(u, error_r);
 	if (ret == STORE_OK && open_env(u, error_r) < 0) {

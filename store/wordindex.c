@@ -51,14 +51,38 @@ struct merge_entry {
 struct merge {
 	struct store_user *u;
 	MDB_txn *txn;
-	uint32_t mailbox_be;
+	uint32_t mailbox_id, mailbox_be;
 	unsigned int uid;
 	struct arena lists;   /* copies of the pending lists; words point here */
 	struct merge_entry *entries; /* open addressing; kind 0 = empty */
 	size_t mask, count;
+	size_t sorted;	      /* after merge_sort: entries[0..sorted) in key order */
+	uint32_t *uids;	      /* the lists collected, in UID order */
+	size_t uid_count, uid_cap;
 	struct buf new_words; /* "word\0..." for the dictionary */
 	int ret;
 };
+
+static void merge_init(struct merge *m, struct store_user *u, uint32_t mailbox_id)
+{
+	memset(m, 0, sizeof(*m));
+	m->u = u;
+	m->mailbox_id = mailbox_id;
+	m->mailbox_be = __builtin_bswap32(mailbox_id);
+	arena_init(&m->lists, 256 * 1024);
+}
+
+static void merge_free(struct merge *m)
+{
+	size_t n = m->sorted > 0 ? m->sorted : (m->entries != NULL ? m->mask + 1 : 0);
+	for (size_t i = 0; i < n; i++)
+		free(m->entries[i].uids);
+	free(m->entries);
+	free(m->uids);
+	arena_free(&m->lists);
+	buf_free(&m->new_words);
+	memset(m, 0, sizeof(*m));
+}
 
 static struct merge_entry *entry_slot(struct merge_entry *tab, size_t mask, char kind,
 				      struct span w)
@@ -108,11 +132,35 @@ static void collect_word(char kind, struct span word, void *ctx)
 	e->uids[e->uid_count++] = m->uid;
 }
 
-static bool has_postings(struct merge *m, char kind, struct span word)
+/* Copies up to max of the mailbox's pending lists, in UID order, and
+   groups their words. Reads only: under a read transaction this is the
+   bulk of a merge's CPU time spent without holding the write lock. */
+static int merge_collect(struct merge *m, MDB_txn *txn, uint32_t max)
 {
-	uint8_t key[WORD_KEY_MAX];
-	MDB_val k = mdb_val(key, word_key(key, m->mailbox_be, kind, word)), v;
-	return mdb_get(m->txn, m->u->words, &k, &v) == 0;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, m->u->pending, &cur);
+	if (rc != 0)
+		return user_rc(rc, "pending words", NULL);
+	MDB_val v;
+	int ret = STORE_OK;
+	for (MDB_cursor_op op = MDB_SET_RANGE;
+	     m->uid_count < max && msg_cursor_get(cur, m->mailbox_id, op, &m->uid, &v);
+	     op = MDB_NEXT) {
+		/* Copied out: the grouped words point into the copy until they
+		   are written, after this transaction has ended. */
+		struct span list = span_make(arena_memdup(&m->lists, v.mv_data, v.mv_size), v.mv_size);
+		if (msgtext_each_word(list, collect_word, m) < 0) {
+			ret = STORE_ERR_IO;
+			break;
+		}
+		if (m->uid_count == m->uid_cap) {
+			m->uid_cap = m->uid_cap ? m->uid_cap * 2 : 256;
+			m->uids = xreallocarray(m->uids, m->uid_cap, sizeof(*m->uids));
+		}
+		m->uids[m->uid_count++] = m->uid;
+	}
+	mdb_cursor_close(cur);
+	return ret;
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -123,9 +171,8 @@ static int entry_cmp(const void *a, const void *b)
 	return words_span_cmp(&x->word, &y->word);
 }
 
-/* Writes the grouped postings in key order (B-tree locality), all UIDs of
-   a key in one put. */
-static void write_postings(struct merge *m, MDB_cursor *cur)
+/* Packs the grouped entries in key order (B-tree locality when written). */
+static void merge_sort(struct merge *m)
 {
 	size_t n = 0;
 	for (size_t i = 0; m->entries != NULL && i <= m->mask; i++)
@@ -133,7 +180,49 @@ static void write_postings(struct merge *m, MDB_cursor *cur)
 			m->entries[n++] = m->entries[i];
 	if (n > 1)
 		qsort(m->entries, n, sizeof(*m->entries), entry_cmp);
-	for (size_t i = 0; i < n && m->ret == STORE_OK; i++) {
+	m->sorted = n;
+}
+
+/* Removes the collected lists from `pending`. They were read in an
+   earlier transaction: if one has gone since (expunged, or merged by
+   another process), *gone_r is set and nothing is removed. */
+static int take_pending(struct merge *m, bool *gone_r)
+{
+	*gone_r = false;
+	for (size_t i = 0; i < m->uid_count; i++) {
+		struct msg_key key = msg_key(m->mailbox_id, m->uids[i]);
+		MDB_val k = mdb_val(&key, sizeof(key)), v;
+		int rc = mdb_get(m->txn, m->u->pending, &k, &v);
+		if (rc == MDB_NOTFOUND) {
+			*gone_r = true;
+			return STORE_OK;
+		}
+		if (rc != 0)
+			return user_rc(rc, "pending words", NULL);
+	}
+	for (size_t i = 0; i < m->uid_count; i++) {
+		struct msg_key key = msg_key(m->mailbox_id, m->uids[i]);
+		MDB_val k = mdb_val(&key, sizeof(key));
+		int rc = mdb_del(m->txn, m->u->pending, &k, NULL);
+		if (rc != 0)
+			return user_rc(rc, "pending words", NULL);
+	}
+	return STORE_OK;
+}
+
+static bool has_postings(struct merge *m, char kind, struct span word)
+{
+	uint8_t key[WORD_KEY_MAX];
+	MDB_val k = mdb_val(key, word_key(key, m->mailbox_be, kind, word)), v;
+	return mdb_get(m->txn, m->u->words, &k, &v) == 0;
+}
+
+/* Writes the sorted postings entries[from, to), all UIDs of a key in one
+   put. */
+static void write_postings(struct merge *m, MDB_cursor *cur, size_t from, size_t to)
+{
+	buf_clear(&m->new_words);
+	for (size_t i = from; i < to && m->ret == STORE_OK; i++) {
 		struct merge_entry *e = &m->entries[i];
 		/* A word new to the mailbox goes into its dictionary once: the
 		   'b' entry sorts first, and once written it has postings. */
@@ -144,9 +233,12 @@ static void write_postings(struct merge *m, MDB_cursor *cur)
 		uint8_t key[WORD_KEY_MAX];
 		MDB_val k = mdb_val(key, word_key(key, m->mailbox_be, e->kind, e->word));
 		MDB_val v[2] = { mdb_val(e->uids, sizeof(*e->uids)), { e->uid_count, NULL } };
-		int rc = mdb_cursor_put(cur, &k, v, MDB_MULTIPLE);
+		/* Appended: lists are merged in UID order and UIDs only grow,
+		   so they follow every UID posted before, and LMDB need not
+		   search for each one's place (half the time of a merge). */
+		int rc = mdb_cursor_put(cur, &k, v, MDB_MULTIPLE | MDB_APPENDDUP);
 		if (rc != 0) {
-			/* One by one (e.g. a UID already posted by a re-run). */
+			/* One by one (a UID already posted by a re-run). */
 			rc = 0;
 			for (size_t j = 0; j < e->uid_count && rc == 0; j++) {
 				MDB_val one = mdb_val(&e->uids[j], sizeof(e->uids[j]));
@@ -157,11 +249,6 @@ static void write_postings(struct merge *m, MDB_cursor *cur)
 		}
 		m->ret = user_rc(rc, "word index", NULL);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(m->entries[i].uids);
-	free(m->entries);
-	m->entries = NULL;
-	m->count = 0;
 }
 
 /* Appends new words to the mailbox's dictionary: into its last chunk while
@@ -216,83 +303,111 @@ static int append_dict(struct merge *m)
 	return ret;
 }
 
-static int merge_txn(struct store_user *u, MDB_txn *txn, const char *mailbox, uint32_t max,
-		     uint32_t *left_r, char **error_r)
-{
-	struct mailbox_rec rec;
-	int ret = user_get_mailbox(u, txn, mailbox, &rec);
-	if (ret < 0)
-		return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
-	struct merge m = { .u = u, .txn = txn, .mailbox_be = __builtin_bswap32(rec.id) };
-	arena_init(&m.lists, 256 * 1024);
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(txn, u->pending, &cur);
-	if (rc != 0) {
-		arena_free(&m.lists);
-		return user_rc(rc, "pending words", error_r);
-	}
-	MDB_val v;
-	uint32_t merged = 0;
-	/* After a delete the cursor already sits on the next key. */
-	for (MDB_cursor_op op = MDB_SET_RANGE;
-	     merged < max && msg_cursor_get(cur, rec.id, op, &m.uid, &v); op = MDB_GET_CURRENT) {
-		/* Copied out: the deletes below may move the page it lives on,
-		   and the grouped words point into the copy until written. */
-		struct span list = span_make(arena_memdup(&m.lists, v.mv_data, v.mv_size), v.mv_size);
-		if (msgtext_each_word(list, collect_word, &m) < 0) {
-			m.ret = STORE_ERR_IO;
-			break;
-		}
-		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
-			m.ret = user_rc(rc, "pending words", error_r);
-			break;
-		}
-		merged++;
-	}
-	mdb_cursor_close(cur);
-	if (m.ret == STORE_OK) {
-		MDB_cursor *wc;
-		rc = mdb_cursor_open(txn, u->words, &wc);
-		if (rc != 0) {
-			m.ret = user_rc(rc, "word index", error_r);
-		} else {
-			write_postings(&m, wc);
-			mdb_cursor_close(wc);
-		}
-	}
-	for (size_t i = 0; m.entries != NULL && i <= m.mask; i++)
-		free(m.entries[i].uids);
-	free(m.entries);
-	arena_free(&m.lists);
-	ret = m.ret;
-	if (ret == STORE_OK)
-		ret = append_dict(&m);
-	buf_free(&m.new_words);
-	if (ret == STORE_OK && merged > 0) {
-		rec.pending = rec.pending > merged ? rec.pending - merged : 0;
-		ret = user_put_mailbox(u, txn, mailbox, &rec);
-	}
-	*left_r = rec.pending;
-	return ret;
-}
-
 struct merge_args {
 	const char *mailbox;
 	uint32_t max;
+	struct merge m; /* collected before the write transactions, if any */
+	size_t from, to; /* the slice of m.entries this transaction writes */
+	bool all;	 /* set when one transaction did the whole merge */
 	uint32_t left;
 };
 
+/* One write transaction of a merge: writes the postings and new
+   dictionary words of a slice of the collected entries; the last slice
+   also takes the lists from `pending`. If the lists were not collected
+   beforehand, or one has gone since (expunged, merged by another
+   process), this transaction collects them again and does all of it
+   (postings an earlier slice wrote are found already there). */
 static int merge_cb(struct store_user *u, MDB_txn *txn, void *ctx, char **error_r)
 {
 	struct merge_args *a = ctx;
-	return merge_txn(u, txn, a->mailbox, a->max, &a->left, error_r);
+	struct mailbox_rec rec;
+	a->left = 0;
+	int ret = user_get_mailbox(u, txn, a->mailbox, &rec);
+	if (ret < 0) {
+		a->all = true; /* gone: nothing more to do */
+		return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
+	}
+	struct merge *m = &a->m;
+	bool last = a->to >= m->sorted, gone = m->u == NULL || m->mailbox_id != rec.id;
+	m->txn = txn;
+	if (!gone && last && (ret = take_pending(m, &gone)) < 0)
+		return ret;
+	if (gone) {
+		merge_free(m);
+		merge_init(m, u, rec.id);
+		m->txn = txn;
+		if ((ret = merge_collect(m, txn, a->max)) < 0 || (ret = take_pending(m, &gone)) < 0)
+			return ret;
+		merge_sort(m);
+		a->from = 0;
+		a->to = m->sorted;
+		a->all = last = true;
+	}
+	MDB_cursor *wc;
+	int rc = mdb_cursor_open(txn, u->words, &wc);
+	if (rc != 0)
+		return user_rc(rc, "word index", error_r);
+	m->ret = STORE_OK;
+	write_postings(m, wc, a->from, a->to);
+	mdb_cursor_close(wc);
+	ret = m->ret;
+	if (ret == STORE_OK)
+		ret = append_dict(m);
+	uint32_t merged = (uint32_t)m->uid_count;
+	if (ret == STORE_OK && last && merged > 0) {
+		rec.pending = rec.pending > merged ? rec.pending - merged : 0;
+		ret = user_put_mailbox(u, txn, a->mailbox, &rec);
+	}
+	a->left = rec.pending;
+	return ret;
+}
+
+uint32_t wordindex_slice_uids = MERGE_SLICE_UIDS;
+
+/* Where the slice starting at entry `from` ends: at MERGE_SLICE_UIDS
+   postings (and at least one key). */
+static size_t slice_end(const struct merge *m, size_t from)
+{
+	size_t uids = 0, i = from;
+	while (i < m->sorted && (i == from || uids + m->entries[i].uid_count <= wordindex_slice_uids))
+		uids += m->entries[i++].uid_count;
+	return i;
+}
+
+/* Collects and groups the lists under a read transaction, so the write
+   lock (which every delivery waits for) is held only to write them. */
+static void merge_prepare(struct store_user *u, struct merge_args *a)
+{
+	MDB_txn *txn;
+	if (user_txn_begin(u, false, &txn, NULL) < 0)
+		return;
+	struct mailbox_rec rec;
+	if (user_get_mailbox(u, txn, a->mailbox, &rec) == STORE_OK && rec.pending > 0) {
+		merge_init(&a->m, u, rec.id);
+		if (merge_collect(&a->m, txn, a->max) == STORE_OK)
+			merge_sort(&a->m);
+		else
+			merge_free(&a->m);
+	}
+	user_txn_abort(u, txn);
 }
 
 int wordindex_merge(struct store_user *u, const char *mailbox, uint32_t max, uint32_t *left_r,
 		    char **error_r)
 {
-	struct merge_args a = { mailbox, max, 0 };
-	int ret = user_write(u, merge_cb, &a, error_r);
+	struct merge_args a = { .mailbox = mailbox, .max = max };
+	merge_prepare(u, &a);
+	int ret;
+	for (;;) {
+		a.to = slice_end(&a.m, a.from);
+		ret = user_write(u, merge_cb, &a, error_r);
+		if (ret != STORE_OK || a.all || a.to >= a.m.sorted)
+			break;
+		a.from = a.to;
+		append_give_way(u);
+	}
+	merge_free(&a.m);
 	if (left_r != NULL)
 		*left_r = ret == STORE_OK ? a.left : 0;
 	return ret;

@@ -809,6 +809,111 @@ static void test_search(void **state)
 	store_view_close(&v);
 }
 
+/* The UIDs posted under a body word of INBOX must be first, first + step,
+   ... (count of them), each once and in order. */
+static void check_postings(struct fixture *f, const char *word, uint32_t first, uint32_t step,
+			   size_t count)
+{
+	MDB_txn *txn;
+	assert_int_equal(user_txn_begin(f->u, false, &txn, NULL), STORE_OK);
+	struct mailbox_rec rec;
+	assert_int_equal(user_get_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+	uint8_t key[5 + MAX_WORD_LEN];
+	uint32_t be = __builtin_bswap32(rec.id);
+	memcpy(key, &be, 4);
+	key[4] = 'b';
+	memcpy(key + 5, word, strlen(word));
+	MDB_cursor *cur;
+	assert_int_equal(mdb_cursor_open(txn, f->u->words, &cur), 0);
+	MDB_val k = { 5 + strlen(word), key }, v;
+	size_t n = 0;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP), n++) {
+		uint32_t uid;
+		memcpy(&uid, v.mv_data, sizeof(uid));
+		assert_int_equal(uid, first + step * n);
+	}
+	assert_int_equal(n, count);
+	mdb_cursor_close(cur);
+	user_txn_abort(f->u, txn);
+}
+
+/* Postings after merges in several chunks, each written in several slices:
+   each merge appends its UIDs to the keys' duplicates (a sub-page at
+   first, then a sub-database), and a list merged a second time (a re-run)
+   adds nothing. */
+static void test_merge_postings(void **state)
+{
+	struct fixture *f = *state;
+	wordindex_slice_uids = 300; /* "common" alone fills a slice */
+	enum { N = 1500, BATCH = 100 };
+	MDB_txn *txn;
+	struct mailbox_rec rec;
+	struct msg_key three;
+	MDB_val k, v;
+	struct buf list = BUF_INIT;
+	for (int base = 1; base <= N; base += BATCH) {
+		struct store_append items[BATCH];
+		char *error = NULL;
+		for (int i = 0; i < BATCH; i++) {
+			char text[128];
+			int uid = base + i;
+			snprintf(text, sizeof(text), "Subject: m\n\ncommon %s w%c%c\n",
+				 uid % 2 ? "odd" : "even", 'a' + uid % 26, 'a' + uid / 26 % 26);
+			struct store_draft *d;
+			assert_int_equal(store_draft_begin(f->u, &d, &error), STORE_OK);
+			assert_int_equal(store_draft_write(d, text, strlen(text), &error), STORE_OK);
+			assert_int_equal(store_draft_finish(d, &error), STORE_OK);
+			items[i] = (struct store_append){ .draft = d, .mailbox = "INBOX" };
+		}
+		assert_int_equal(store_append(f->u, items, BATCH, &error), STORE_OK);
+		assert_int_equal(items[BATCH - 1].uid, base + BATCH - 1);
+		if (base > 1)
+			continue;
+		/* Keep UID 3's pending list, to merge it again at the end (the
+		   appends merge once MERGE_BATCH lists are pending). */
+		assert_int_equal(user_txn_begin(f->u, false, &txn, NULL), STORE_OK);
+		assert_int_equal(user_get_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+		three = msg_key(rec.id, 3);
+		k = (MDB_val){ sizeof(three), &three };
+		assert_int_equal(mdb_get(txn, f->u->pending, &k, &v), 0);
+		buf_append(&list, v.mv_data, v.mv_size);
+		user_txn_abort(f->u, txn);
+	}
+
+
+	uint32_t left = N;
+	for (int i = 0; i < 4 && left > 0; i++)
+		assert_int_equal(wordindex_merge(f->u, "INBOX", 700, &left, NULL), STORE_OK);
+	assert_int_equal(left, 0);
+	check_postings(f, "common", 1, 1, N);
+	check_postings(f, "odd", 1, 2, N / 2);
+	check_postings(f, "even", 2, 2, N / 2);
+	check_postings(f, "wdb", 26 + 3, 26 * 26, 3); /* 29, 705, 1381 */
+
+	assert_int_equal(user_txn_begin(f->u, true, &txn, NULL), STORE_OK);
+	assert_int_equal(user_get_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+	v = (MDB_val){ list.len, list.data };
+	assert_int_equal(mdb_put(txn, f->u->pending, &k, &v, 0), 0);
+	rec.pending++;
+	assert_int_equal(user_put_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+	assert_int_equal(user_txn_commit(f->u, txn, NULL), STORE_OK);
+	buf_free(&list);
+	assert_int_equal(wordindex_merge(f->u, "INBOX", 700, &left, NULL), STORE_OK);
+	assert_int_equal(left, 0);
+	check_postings(f, "common", 1, 1, N);
+	check_postings(f, "odd", 1, 2, N / 2);
+
+	uint32_t r[4];
+	struct store_search s = { .kind = STORE_SEARCH_BODY, .text = "wdb" };
+	assert_int_equal(search(f, &s, r), 3);
+	assert_int_equal(r[2], 1381);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, NULL), STORE_OK);
+	assert_int_equal(info.messages, N);
+	wordindex_slice_uids = MERGE_SLICE_UIDS;
+}
+
 /* SUBJECT takes candidates from the header words: an encoded subject is
    found by its decoded text, a word elsewhere in the header is not a hit. */
 static void subject_checks(struct fixture *f)
@@ -1175,7 +1280,7 @@ static void test_words_unique(void **state)
 	words_fold(span_cstr("Hello, WORLD! hello again; World\xc3\x89T\xc3\xa9 42 x"), &folded);
 	assert_string_equal((char *)folded.data, "hello, world! hello again; world\xc3\xa9t\xc3\xa9 42 x");
 	/* Distinct words, in order of first occurrence. */
-	words_each_unique(buf_span(&folded), collect, &out);
+	words_each_unique(buf_span(&folded), false, collect, &out);
 	assert_string_equal((char *)out.data, "hello|world|again|world\xc3\xa9t\xc3\xa9|42|x|");
 
 	/* Thousands of distinct words: the set grows and keeps every one. */
@@ -1183,7 +1288,7 @@ static void test_words_unique(void **state)
 	buf_clear(&out);
 	for (int i = 0; i < 5000; i++)
 		buf_printf(&folded, "w%d w%d ", i, i / 2);
-	words_each_unique(buf_span(&folded), collect, &out);
+	words_each_unique(buf_span(&folded), false, collect, &out);
 	size_t bars = 0;
 	for (size_t i = 0; i < out.len; i++)
 		bars += out.data[i] == '|';
@@ -1196,7 +1301,7 @@ static void test_words_unique(void **state)
 	buf_clear(&out);
 	for (int i = 0; i < 100; i++)
 		buf_append_byte(&folded, (uint8_t)('a' + i % 26));
-	words_each_unique(buf_span(&folded), collect, &out);
+	words_each_unique(buf_span(&folded), false, collect, &out);
 	const char *second = strchr((char *)out.data, '|') + 1;
 	assert_int_equal(second - (char *)out.data - 1, MAX_WORD_LEN);
 	assert_memory_equal(second, folded.data + MAX_WORD_LEN / 2, MAX_WORD_LEN);
@@ -1207,12 +1312,71 @@ static void test_words_unique(void **state)
 	buf_free(&out);
 }
 
+/* Word lists made while folding (delivery) equal those of the folded text
+   (check, copy): header and body folded apart, as both do. */
+static void assert_lists_as_folded(struct span text, size_t header_len)
+{
+	struct buf folded = BUF_INIT, want = BUF_INIT, got = BUF_INIT;
+	words_fold(span_make(text.ptr, header_len), &folded);
+	size_t folded_header_len = folded.len;
+	words_fold(span_make(text.ptr + header_len, text.len - header_len), &folded);
+	msgtext_word_lists(buf_span(&folded), folded_header_len, true, &want);
+	msgtext_word_lists(text, header_len, false, &got);
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	buf_free(&folded);
+	buf_free(&want);
+	buf_free(&got);
+}
+
+static void test_words_fold_while_scanning(void **state)
+{
+	(void)state;
+	const char *header = "Subject: Hello WORLD Caf\xc3\x89\nReceived: from Mx.Example\n"
+			     "From: A <a@B.test>\nX-Microsoft-Junk: Zzz\n";
+	const char *bodies[] = {
+		"Hello, WORLD! hello again; World\xc3\x89T\xc3\xa9 42 x",
+		/* İ and the Kelvin sign fold to ASCII letters, ẞ to ß (shorter),
+		   Ⱥ to ⱥ (longer), inside and between words. */
+		"\xc4\xb0stanbul \xe2\x84\xaa" "elvin A\xe1\xba\x9e\xc8\xba.B \xc8\xba\xc8\xba",
+		/* Invalid UTF-8: U+FFFD, a word character. */
+		"\xff\xfe abc\xe2\x28\xa1" "def \xc3",
+		"...,,;; --",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		char *text = xasprintf("%s%s", header, bodies[i]);
+		assert_lists_as_folded(span_cstr(text), strlen(header));
+		assert_lists_as_folded(span_cstr(text), 0);
+		free(text);
+	}
+	/* Long runs (pieces) and a pseudo-random mix of the above. */
+	static const char *const parts[] = {
+		"a", "Z", "q", "7", " ", "\n", ".", "-", "\xc3\x89", "\xc3\xa9", "\xc4\xb0",
+		"\xe2\x84\xaa", "\xe1\xba\x9e", "\xc8\xba", "\xff", "\xe2\x28", "\xf0\x9f\x98\x80",
+	};
+	struct buf text = BUF_INIT;
+	for (int i = 0; i < 300; i++)
+		buf_append_str(&text, i % 3 ? "Ab" : "\xc8\xba");
+	uint32_t x = 12345;
+	for (int i = 0; i < 20000; i++) {
+		x = x * 1103515245u + 12345u;
+		unsigned r = (x >> 16) % 40;
+		buf_append_str(&text, parts[r < 17 ? r : r % 5]);
+	}
+	assert_lists_as_folded(buf_span(&text), 0);
+	assert_lists_as_folded(buf_span(&text), 5000);
+	buf_free(&text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_default_folders, setup, teardown),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_words_unique),
+		cmocka_unit_test(test_words_fold_while_scanning),
+		cmocka_unit_test_setup_teardown(test_merge_postings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_rename_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recreate_changes_uidvalidity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subscriptions, setup, teardown),
