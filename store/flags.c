@@ -183,9 +183,7 @@ static void rename_files(struct flags_job *j)
 		if (rename(j->ops[i].from, j->ops[i].to) == 0)
 			continue;
 		/* The name on disk lags (crash, or another tool): find it. */
-		const char *base = strrchr(j->ops[i].to, '/') + 1;
-		const char *colon = strstr(base, ":2,");
-		char *found = msgfile_find(j->v->folder, base, colon ? (size_t)(colon - base) : strlen(base));
+		char *found = msgfile_find_path(j->v->folder, j->ops[i].to);
 		if (found != NULL && rename(found, j->ops[i].to) == 0) {
 			free(j->ops[i].from);
 			j->ops[i].from = found;
@@ -248,7 +246,7 @@ struct expunge_job {
 	struct store_view *v;
 	const uint32_t *uids;
 	size_t count;
-	char **paths;	  /* files to unlink */
+	char **paths;	  /* files to unlink: where the index says they are */
 	size_t path_count;
 	size_t expunged;  /* records removed (a file may already be gone) */
 	uint32_t uidnext;
@@ -267,7 +265,9 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 		return ret;
 	if (!(old.flags & STORE_FLAG_DELETED) && !j->any_flags)
 		return STORE_OK;
-	char *path = msgfile_locate(j->v->folder, old.name, old.flags, old.keywords, mf, names);
+	/* Where the file should be; expunge() looks for it by its base name
+	   only if it is not there (msgfile_unlink). */
+	char *path = msgfile_current_path(j->v->folder, old.name, old.flags, old.keywords, mf, names);
 	ret = msgindex_del(u, txn, rec, uid);
 	if (ret == STORE_OK) {
 		struct msg_key key = msg_key(rec->id, uid);
@@ -285,8 +285,7 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 	rec->size -= old.size;
 	if (!(old.flags & STORE_FLAG_SEEN))
 		rec->unseen--;
-	if (path != NULL)
-		j->paths[j->path_count++] = path;
+	j->paths[j->path_count++] = path;
 	j->expunged++;
 	return quota_add(u, txn, -(int64_t)old.size, -1);
 }
@@ -341,8 +340,10 @@ static int expunge(struct store_view *v, const uint32_t *uids, size_t count, boo
 			return ret;
 		ret = expunge_index(&j, txn, error_r);
 		if (ret == STORE_OK && j.expunged > 0) {
+			/* A file already gone (ENOENT) was expunged by another
+			   process or never made it: the record goes all the same. */
 			for (size_t i = 0; i < j.path_count; i++)
-				unlink(j.paths[i]);
+				msgfile_unlink(v->folder, j.paths[i]);
 			char *cur = xasprintf("%s/cur", v->folder);
 			fsync_dir(cur);
 			free(cur);
