@@ -1,7 +1,7 @@
 /* What the store gives POP3's maildrop: session locks (store_lock_*:
    exclusion within a process and across processes, release on close and on
-   a crash, the stamp) and store_view_expunge_uids, also of files whose
-   names lag behind the index. */
+   a crash, the stamp), store_view_expunge_uids, also of files whose names
+   lag behind the index, and store_view_flag_and_expunge. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -209,6 +209,55 @@ static void test_expunge_uids(void **state)
 	store_view_close(&other);
 }
 
+static uint32_t seen_flags[8];
+
+static void flags_cb(void *ctx, uint32_t seq, uint32_t uid, uint32_t flags, uint64_t keywords,
+		     uint64_t modseq)
+{
+	seen_flags[uid] = flags;
+}
+
+/* store_view_flag_and_expunge: \Seen on some, others expunged, in one
+   transaction (one MODSEQ); another view learns both. */
+static void test_flag_and_expunge(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t a = append(f, 0), b = append(f, 0), c = append(f, 0), d = append(f, 0);
+	struct store_view *v, *other;
+	struct store_view_status st;
+	char *error = NULL;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, &error), STORE_OK);
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &other, &st, &error), STORE_OK);
+	uint64_t modseq = st.highest_modseq;
+	uint32_t seen[] = { a, b }, gone[] = { c };
+	assert_int_equal(store_view_flag_and_expunge(v, seen, 2, STORE_FLAG_SEEN, gone, 1, &error),
+			 STORE_OK);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, &error), STORE_OK);
+	assert_int_equal(info.messages, 3);
+	assert_int_equal(info.unseen, 1);
+	assert_int_equal(info.highest_modseq, modseq + 1);
+	struct store_sync_cb cb = { .expunged = expunged_cb, .flags = flags_cb };
+	seen_count = 0;
+	memset(seen_flags, 0, sizeof(seen_flags));
+	assert_int_equal(store_view_sync(other, true, &cb, NULL, &error), STORE_OK);
+	assert_int_equal(seen_count, 1);
+	assert_int_equal(seen_expunged[0], c);
+	assert_int_equal(seen_flags[a], STORE_FLAG_SEEN);
+	assert_int_equal(seen_flags[b], STORE_FLAG_SEEN);
+	assert_int_equal(seen_flags[d], 0);
+	/* Either list may be empty. */
+	assert_int_equal(store_view_flag_and_expunge(v, NULL, 0, STORE_FLAG_SEEN, &d, 1, &error),
+			 STORE_OK);
+	assert_int_equal(store_view_flag_and_expunge(v, &a, 1, STORE_FLAG_FLAGGED, NULL, 0, &error),
+			 STORE_OK);
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, &error), STORE_OK);
+	assert_int_equal(info.messages, 2);
+	assert_int_equal(info.highest_modseq, modseq + 3);
+	store_view_close(&v);
+	store_view_close(&other);
+}
+
 /* The file of message uid in cur/ (malloc'd path), or NULL. */
 static char *file_of(const char *cur, uint32_t uid)
 {
@@ -282,6 +331,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_across_processes_and_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_uids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_stale_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flag_and_expunge, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
