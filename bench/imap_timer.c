@@ -14,9 +14,9 @@
  *   <seconds> <FETCH responses> <SEARCH hits or -1> <last EXISTS or -1> <tagged reply>
  * The connection logs in at start; "SELECT INBOX" is a command like others.
  */
-#include "timer_io.h" /* first: it asks for _GNU_SOURCE */
-
 #include <stdbool.h>
+
+#include "timer_io.h"
 
 /* The literal size a line ends with ("{123}" or "{123+}"), or -1. */
 static long long literal_size(const char *line, size_t len)

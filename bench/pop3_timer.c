@@ -3,9 +3,9 @@
  *
  * The Python client (lib/pop3.py) spent about as long finding the
  * terminators of 32 MB of RETR answers as a fast server took to send them,
- * so its drains timed the client. This one scans with memmem for "\n."
- * (the only place a line can start with a dot), so the server is what is
- * timed. It keeps no message: the Python client makes the checked drains
+ * so its drains timed the client. This one scans for "\n." 16 bytes at a
+ * time (the only place a line can start with a dot), so the server is what
+ * is timed. It keeps no message: the Python client makes the checked drains
  * (every RETR answer is a corpus message); this one checks what it can at
  * memory speed on every timed drain, and dies on anything wrong, so a
  * broken server cannot make a fast time:
@@ -28,11 +28,11 @@
  *   dele N             DELE 1..N
  *   quit               QUIT
  */
-#include "timer_io.h" /* first: it asks for _GNU_SOURCE */
-
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "timer_io.h"
 
 struct drain {
 	struct reader r;
@@ -85,11 +85,38 @@ static void read_listing(struct drain *d, int which)
 	d->lines[which] = count;
 }
 
+/* memmem(p, n, "\n.", 2), 16 bytes a step (GCC/clang vectors): glibc's
+   memmem takes a generic path for this needle and was most of this
+   client's time. */
+static const char *find_line_dot(const char *p, size_t n)
+{
+	typedef unsigned char v16 __attribute__((vector_size(16)));
+	const v16 lf = { '\n', '\n', '\n', '\n', '\n', '\n', '\n', '\n',
+			 '\n', '\n', '\n', '\n', '\n', '\n', '\n', '\n' };
+	const v16 dot = { '.', '.', '.', '.', '.', '.', '.', '.',
+			  '.', '.', '.', '.', '.', '.', '.', '.' };
+	size_t i = 0;
+	for (; i + 17 <= n; i += 16) {
+		v16 a, b;
+		memcpy(&a, p + i, 16);
+		memcpy(&b, p + i + 1, 16);
+		v16 hit = (v16)((a == lf) & (b == dot));
+		uint64_t half[2];
+		memcpy(half, &hit, 16);
+		if ((half[0] | half[1]) != 0)
+			break; /* the exact place: below */
+	}
+	for (; i + 1 < n; i++)
+		if (p[i] == '\n' && p[i + 1] == '.')
+			return p + i;
+	return NULL;
+}
+
 /*
  * A RETR answer after its status line: returns the message's size once
  * un-stuffed. A line can only start with a dot after a LF (or at the
  * start), so the scan jumps from "\n." to "\n.", and a body without dots
- * is one memmem per recv().
+ * is one scan per recv().
  */
 static uint64_t read_message(struct drain *d)
 {
@@ -111,7 +138,7 @@ static uint64_t read_message(struct drain *d)
 			r->start++; /* the stuffing */
 		}
 		for (;;) {
-			const char *hit = memmem(r->buf + r->start, r->end - r->start, "\n.", 2);
+			const char *hit = find_line_dot(r->buf + r->start, r->end - r->start);
 			if (hit != NULL) {
 				size_t upto = (size_t)(hit - r->buf) + 1;
 				size += upto - r->start;
