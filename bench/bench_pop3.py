@@ -9,20 +9,25 @@ that does not leave mail on the server does it: login (USER/PASS), LIST,
 UIDL, RETR of every message, DELE of every message, QUIT (the UPDATE
 state, which expunges them all). Every run starts from a fresh copy of
 the mailboxes as LMTP left them, so each server pays what its first
-session after delivery pays. Measured: the time of each phase and of the
-whole drain (from connecting to QUIT's +OK), median of --repeat runs,
-alternating which server goes first; once one command at a time (as
-fetchmail does) and once with --window commands in flight (RFC 2449
-PIPELINING, which both servers announce).
+session after delivery pays. Measured: the time and the server CPU of each
+phase and of the whole drain, median of --repeat runs, alternating which
+server goes first; once one command at a time (as fetchmail does) and
+once with --window commands in flight (RFC 2449 PIPELINING, which both
+servers announce).
 
-Checks: every message RETR returns is, after the server's own trace
-fields, a corpus message, each once; QUIT says messages were deleted; the
-Maildir is empty afterwards.
+The timed drains are made by a C client (bench/pop3_timer.c, compiled
+into the cache directory), which reads at memory speed; the Python client
+would be a large part of the time. Checks: in one drain per server and
+mode by the Python client, every message RETR returns is, after the
+server's own trace fields, a corpus message, each once; in every drain,
+LIST and UIDL list every message, every RETR answer is terminated and of
+the size LIST gave, all of them as many octets as in the checked drain,
+QUIT says messages were deleted, and the Maildir is empty afterwards.
 
 Target (POP3 issue): the drain at least 2x faster than Dovecot.
 
     sudo /usr/bin/python3 bench/bench_pop3.py --build-dir build [--messages 2000]
-         [--repeat 5] [--window 16] [--tls]
+         [--repeat 5] [--window 16] [--tls] [--python-client]
 """
 
 import argparse
@@ -38,13 +43,18 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(BENCH_DIR, "lib"))
 sys.path.insert(0, BENCH_DIR)
 
-from instances import BenchError, environment, log, report  # noqa: E402
-from pop3 import PopClient, unstuff  # noqa: E402
+from instances import BenchError, cpu_ns, environment, log, report, tree_cpu_ns  # noqa: E402
+from imap import build_timer  # noqa: E402
+from pop3 import PopPhases, PopTimer, unstuff  # noqa: E402
 from bench_imap import (CACHE_DIR, dovecot_instance, ensure_corpus, ensure_filled,  # noqa: E402
                         maildir_count, petrel_instance, strip_trace)
 
 TARGET_SPEEDUP = 2.0
 PHASES = ("login", "list_uidl", "retr", "dele", "quit")
+COUNTS = {  # what check_counts() looks at, by phase
+    "login": (), "list_uidl": ("list", "uidl"), "retr": ("messages", "octets", "size_mismatch"),
+    "dele": (), "quit": ("status",),
+}
 PHASE_LABELS = {
     "login": "connect + USER/PASS",
     "list_uidl": "LIST + UIDL",
@@ -66,38 +76,75 @@ def corpus_digests(corpus):
     return digests
 
 
-def drain(inst, args, n, window, keep):
-    """One full drain: ({phase: seconds}, the RETR bodies (keep) or None,
-    bytes received)."""
-    times = {}
-    t0 = time.perf_counter()
-    c = PopClient(inst.ports["pop3s" if args.tls else "pop3"], tls=args.tls,
-                  timeout=args.timeout)
+def server_pids(inst):
+    """Whose CPU counts: petrel-pop3d with all its threads; every process of
+    the Dovecot instance (master, login, pop3, auth, log...)."""
+    return inst.pids("pop3") if inst.name == "Petrel" else inst.pids()
+
+
+def wait_reaped(pids, timeout=5.0):
+    """Waits until the processes are gone and waited for, so that their CPU
+    is in their parent's cutime (tree_cpu_ns)."""
+    deadline = time.monotonic() + timeout
+    while any(os.path.exists("/proc/%d" % pid) for pid in pids):
+        if time.monotonic() > deadline:
+            raise BenchError("the session's processes %s did not exit" % pids)
+        time.sleep(0.005)
+
+
+def drain(inst, args, n, window, exe, keep=False):
+    """One full drain, phase by phase, by the C client exe (or by the Python
+    client: keep, --tls). Returns ({phase: seconds, "cpu_" + phase: server
+    CPU seconds, "client_cpu": seconds, counts...}, the client)."""
+    port = inst.ports["pop3s" if args.tls else "pop3"]
+    if exe is None or keep:
+        client = PopPhases(port, window, tls=args.tls, keep=keep, timeout=args.timeout)
+        client_pid = None  # this process: its CPU is not measured
+    else:
+        client = PopTimer(exe, port, window, args.timeout)
+        client_pid = client.proc.pid
+    lines = {"login": "login %s %s" % (inst.user, inst.password), "list_uidl": "list",
+             "retr": "retr %d" % n, "dele": "dele %d" % n, "quit": "quit"}
+    out = {}
+    session = []
     try:
-        c.login(inst.user, inst.password)
-        t1 = time.perf_counter()
-        lst, uidl = c.commands([b"LIST", b"UIDL"], multiline=True, window=window)
-        t2 = time.perf_counter()
-        count = lst.body.count(b"\r\n") - 1
-        if count != n or uidl.body.count(b"\r\n") - 1 != n:
-            raise BenchError("%s: LIST/UIDL list %d/%d messages, not %d"
-                             % (inst.name, count, uidl.body.count(b"\r\n") - 1, n))
-        retr = c.commands([b"RETR %d" % i for i in range(1, n + 1)], multiline=True,
-                          window=window, keep=keep)
-        t3 = time.perf_counter()
-        c.commands([b"DELE %d" % i for i in range(1, n + 1)], window=window)
-        t4 = time.perf_counter()
-        bye = c.quit()
-        t5 = time.perf_counter()
+        client_cpu0 = cpu_ns([client_pid]) if client_pid else 0
+        for phase in PHASES:
+            cpu0 = tree_cpu_ns(server_pids(inst))
+            r = client.phase(lines[phase])
+            if phase == "login" and inst.name == "Dovecot":
+                session = inst.pids("pop3")
+            elif phase == "quit":
+                wait_reaped(session)
+            out[phase] = r["seconds"]
+            out["cpu_" + phase] = (tree_cpu_ns(server_pids(inst)) - cpu0) / 1e9
+            out.update((k, r[k]) for k in COUNTS[phase])
+        out["client_cpu"] = (cpu_ns([client_pid]) - client_cpu0) / 1e9 if client_pid else None
     except BenchError as e:
         raise BenchError("%s: %s\n%s" % (inst.name, e, inst.log_tail(15)))
     finally:
-        c.close()
-    if b"deleted" not in bye.status:
-        raise BenchError("%s: QUIT answered %r" % (inst.name, bye.status))
-    times.update(login=t1 - t0, list_uidl=t2 - t1, retr=t3 - t2, dele=t4 - t3, quit=t5 - t4,
-                 total=t5 - t0)
-    return times, ([r.body for r in retr] if keep else None), c.received
+        client.close()
+    out["total"] = sum(out[phase] for phase in PHASES)
+    out["cpu_total"] = sum(out["cpu_" + phase] for phase in PHASES)
+    return out, client
+
+
+def check_counts(inst, r, n, octets):
+    """What every drain must have answered (octets: of the checked drain)."""
+    wrong = []
+    if r["list"] != n or r["uidl"] != n:
+        wrong.append("LIST/UIDL list %d/%d messages" % (r["list"], r["uidl"]))
+    if r["messages"] != n:
+        wrong.append("%d RETR answers" % r["messages"])
+    if r["size_mismatch"]:
+        wrong.append("%d RETR answers not of LIST's size" % r["size_mismatch"])
+    if octets is not None and r["octets"] is not None and r["octets"] != octets:
+        wrong.append("RETR answers of %d octets, the checked drain got %d"
+                     % (r["octets"], octets))
+    if b"deleted" not in r["status"]:
+        wrong.append("QUIT answered %r" % r["status"])
+    if wrong:
+        raise BenchError("%s: %s (of %d messages)" % (inst.name, "; ".join(wrong), n))
 
 
 def verify(inst, bodies, digests, n):
@@ -122,7 +169,10 @@ def empty_after(inst, maildir):
         raise BenchError("%s: %d messages left in the Maildir after the drain" % (inst.name, left))
 
 
-def run_round(args, n, fill, window, first_petrel, keep, digests):
+def run_round(args, n, fill, window, first_petrel, exe, digests, octets):
+    """One drain per server on fresh instances. With digests (the checked
+    round), by the Python client, every RETR answer checked; the octets
+    each server sent go into octets, for the later drains to match."""
     with petrel_instance(args, fill, ["pop3"]) as p, dovecot_instance(args, fill, ("pop3",)) as d:
         if "pop3" not in p.procs:
             raise BenchError("petrel-pop3d is not running: %s" % p.skipped.get("pop3"))
@@ -130,12 +180,13 @@ def run_round(args, n, fill, window, first_petrel, keep, digests):
                     d.name: d.maildir}
         out = {}
         for inst in ((p, d) if first_petrel else (d, p)):
-            times, bodies, nbytes = drain(inst, args, n, window, keep)
-            if bodies is not None:
-                verify(inst, bodies, digests, n)
+            r, client = drain(inst, args, n, window, exe, keep=digests is not None)
+            if digests is not None:
+                verify(inst, client.bodies, digests, n)
+                octets[inst.name] = r["octets"]
+            check_counts(inst, r, n, octets.get(inst.name))
             empty_after(inst, maildirs[inst.name])
-            times["bytes"] = nbytes
-            out[inst.name] = times
+            out[inst.name] = r
         return out
 
 
@@ -151,6 +202,9 @@ def main():
                     help="commands in flight in the pipelined mode (default 16)")
     ap.add_argument("--tls", action="store_true",
                     help="drain over implicit TLS (:995) instead of plain :110")
+    ap.add_argument("--python-client", action="store_true",
+                    help="time with the Python client instead of bench/pop3_timer.c (as "
+                    "--tls does; figures comparable with earlier runs)")
     ap.add_argument("--cache-dir", default=CACHE_DIR,
                     help="corpus and filled mailboxes, shared with bench_imap.py (default %s)"
                     % CACHE_DIR)
@@ -182,18 +236,25 @@ def main():
         corpus = ensure_corpus(args.cache_dir, n, args.seed, args.refill)
         fill = ensure_filled(args, corpus)
         digests = corpus_digests(corpus)
+        exe = None if args.tls or args.python_client else build_timer(args.cache_dir,
+                                                                      "pop3_timer")
         loads.append(os.getloadavg()[0])
-        # One unmeasured round per mode, with every message checked.
+        # One unmeasured round per mode by the Python client, with every
+        # message checked; the C client's drains must then match its octets.
+        octets = {}
         for mode, window in modes:
-            run_round(args, n, fill, window, True, True, digests)
+            run_round(args, n, fill, window, True, exe, digests, octets)
             log("%s: checked round done (every RETR answer is a corpus message)" % mode)
         for rnd in range(args.repeat):
             for k, (mode, window) in enumerate(modes):
-                r = run_round(args, n, fill, window, (rnd + k) % 2 == 0, False, digests)
+                r = run_round(args, n, fill, window, (rnd + k) % 2 == 0, exe, None, octets)
                 for name in r:
                     results[mode][name].append(r[name])
-                log("round %d/%d %s: drain s Petrel %.3f, Dovecot %.3f" % (
-                    rnd + 1, args.repeat, mode, r["Petrel"]["total"], r["Dovecot"]["total"]))
+                log("round %d/%d %s: drain s Petrel %.3f, Dovecot %.3f; server CPU s "
+                    "Petrel %.3f, Dovecot %.3f" % (
+                        rnd + 1, args.repeat, mode, r["Petrel"]["total"],
+                        r["Dovecot"]["total"], r["Petrel"]["cpu_total"],
+                        r["Dovecot"]["cpu_total"]))
         loads.append(os.getloadavg()[0])
     except BenchError as e:
         print("bench_pop3: %s" % e, file=sys.stderr)
@@ -211,13 +272,17 @@ def main():
                              else "%d in flight" % window)
         rows.append(("%s: full drain of %s msgs, s" % (label, "{:,}".format(n)),
                      med(mode, "Petrel", "total"), med(mode, "Dovecot", "total"), "lower"))
+        rows.append(("  server CPU, whole drain, ms", med(mode, "Petrel", "cpu_total") * 1e3,
+                     med(mode, "Dovecot", "cpu_total") * 1e3, "lower"))
         for phase in PHASES:
             rows.append(("  %s, ms" % PHASE_LABELS[phase], med(mode, "Petrel", phase) * 1e3,
                          med(mode, "Dovecot", phase) * 1e3, "lower"))
+            rows.append(("    server CPU ms", med(mode, "Petrel", "cpu_" + phase) * 1e3,
+                         med(mode, "Dovecot", "cpu_" + phase) * 1e3, "lower"))
         rows.append(("  messages/s (RETR phase)", n / med(mode, "Petrel", "retr"),
                      n / med(mode, "Dovecot", "retr"), "higher"))
-        rows.append(("  bytes received", med(mode, "Petrel", "bytes"),
-                     med(mode, "Dovecot", "bytes"), None))
+        rows.append(("  RETR octets (messages as sent, un-stuffed)", octets["Petrel"],
+                     octets["Dovecot"], None))
     speedups = {mode: med(mode, "Dovecot", "total") / med(mode, "Petrel", "total")
                 for mode, _ in modes}
     notes = [environment()]
@@ -227,10 +292,25 @@ def main():
         "%s msgs: gen_corpus.py seed %d (%.0f bytes/msg on average), delivered over LMTP to "
         "each server (filled %s), copied from %s into fresh instances for every drain; "
         "%s; %d measured drains per server and mode after one checked drain, alternating which "
-        "server goes first, median; Python raw-socket client on the same machine"
+        "server goes first, median; time of a phase from its first send to its last reply "
+        "(login: from connect), whole drain = their sum"
         % ("{:,}".format(n), args.seed, corpus["bytes"] / n, fill["date"], fill["path"],
            "implicit TLS :995" if args.tls else "plain :110 (plaintext logins allowed on both)",
            args.repeat))
+    if exe is not None:
+        busy = max(statistics.median(r["client_cpu"] / r["total"] for r in results[mode][name])
+                   for mode, _ in modes for name in ("Petrel", "Dovecot"))
+        notes.append("timed by the C client bench/pop3_timer.c on the same machine (busy at most "
+                     "%.0f%% of a drain, median); checked drains by the Python client; every "
+                     "timed drain must have LIST/UIDL of every message, every RETR answer "
+                     "terminated, of LIST's size, and as many octets as the checked drain"
+                     % (busy * 100))
+    else:
+        notes.append("timed by the Python raw-socket client lib/pop3.py on the same machine "
+                     "(%s): it takes a large part of the time" % (
+                         "--tls" if args.tls else "--python-client"))
+    notes.append("server CPU: every thread of petrel-pop3d; every process of the Dovecot "
+                 "instance (schedstat, plus exited processes once reaped, to a clock tick)")
     notes.append("Dovecot: one pop3 process per session (pop3-login in high-security mode), "
                  "mail_fsync = always, Maildir with its index as LMTP left it; Petrel: "
                  "petrel-pop3d, one process")

@@ -14,50 +14,9 @@
  *   <seconds> <FETCH responses> <SEARCH hits or -1> <last EXISTS or -1> <tagged reply>
  * The connection logs in at start; "SELECT INBOX" is a command like others.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-#define RECV_SIZE (1 << 20)
-
-struct reader {
-	int fd;
-	char *buf;
-	size_t start, end, cap;
-};
-
-static void die(const char *what)
-{
-	fprintf(stderr, "imap_timer: %s\n", what);
-	exit(1);
-}
-
-/* Makes room and reads once; keeps bytes from `start` on. */
-static void fill(struct reader *r)
-{
-	if (r->start > 0 && (r->start == r->end || r->end + RECV_SIZE > r->cap)) {
-		memmove(r->buf, r->buf + r->start, r->end - r->start);
-		r->end -= r->start;
-		r->start = 0;
-	}
-	if (r->end + RECV_SIZE > r->cap) {
-		r->cap = (r->end + RECV_SIZE) * 2;
-		r->buf = realloc(r->buf, r->cap);
-		if (r->buf == NULL)
-			die("out of memory");
-	}
-	ssize_t n = recv(r->fd, r->buf + r->end, RECV_SIZE, 0);
-	if (n <= 0)
-		die("connection closed by the server");
-	r->end += (size_t)n;
-}
+#include "timer_io.h"
 
 /* The literal size a line ends with ("{123}" or "{123+}"), or -1. */
 static long long literal_size(const char *line, size_t len)
@@ -94,21 +53,13 @@ static void read_until_tagged(struct reader *r, const char *tag, struct result *
 	res->exists = -1;
 	bool response_start = true;
 	for (;;) {
-		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
-		if (nl == NULL) {
-			fill(r);
-			continue;
-		}
-		char *line = r->buf + r->start;
-		size_t len = (size_t)(nl - line);
-		if (len > 0 && line[len - 1] == '\r')
-			len--;
+		size_t len;
+		char *line = read_line(r, &len);
 		if (response_start) {
 			if (len > tag_len && memcmp(line, tag, tag_len) == 0 && line[tag_len] == ' ') {
 				size_t n = len < sizeof(res->status) - 1 ? len : sizeof(res->status) - 1;
 				memcpy(res->status, line, n);
 				res->status[n] = '\0';
-				r->start = (size_t)(nl - r->buf) + 1;
 				return;
 			}
 			if (len > 9 && memcmp(line, "* SEARCH", 8) == 0) {
@@ -127,7 +78,6 @@ static void read_until_tagged(struct reader *r, const char *tag, struct result *
 					res->exists = atol(line + 2);
 			}
 		}
-		r->start = (size_t)(nl - r->buf) + 1;
 		long long lit = literal_size(line, len);
 		if (lit < 0) {
 			response_start = true;
@@ -144,41 +94,15 @@ static void read_until_tagged(struct reader *r, const char *tag, struct result *
 	}
 }
 
-static void send_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-		if (n <= 0)
-			die("send failed");
-		data += n;
-		len -= (size_t)n;
-	}
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv)
 {
+	timer_name = "imap_timer";
 	if (argc != 5)
 		die("usage: imap_timer HOST PORT USER PASSWORD");
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2])) };
-	if (inet_pton(AF_INET, argv[1], &sin.sin_addr) != 1)
-		die("bad host (an IPv4 address)");
-	struct reader r = { .fd = socket(AF_INET, SOCK_STREAM, 0) };
-	if (r.fd < 0 || connect(r.fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-		die("cannot connect");
-	int one = 1;
-	setsockopt(r.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	fill(&r);
-	char *nl;
-	while ((nl = memchr(r.buf + r.start, '\n', r.end - r.start)) == NULL)
-		fill(&r);
-	r.start = (size_t)(nl - r.buf) + 1; /* the greeting */
+	struct reader r = { 0 };
+	connect_to(&r, argv[1], argv[2]);
+	size_t greeting_len;
+	read_line(&r, &greeting_len);
 
 	struct result res;
 	char cmd[8192];

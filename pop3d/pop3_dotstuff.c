@@ -59,6 +59,32 @@ size_t pop3_dotstuff_feed(struct pop3_dotstuff *st, const uint8_t *in, size_t le
 	return i;
 }
 
+bool pop3_dotstuff_verbatim(struct pop3_dotstuff *st, const uint8_t *in, size_t len)
+{
+	if (st->body_lines != POP3_DOTSTUFF_ALL)
+		return false;
+	struct pop3_dotstuff next = *st;
+	size_t i = 0;
+	while (i < len) {
+		if (next.line_len == 0 && in[i] == '.')
+			return false;
+		const uint8_t *lf = memchr(in + i, '\n', len - i);
+		size_t end = lf != NULL ? (size_t)(lf - in) : len;
+		if (end > i) {
+			next.line_len += end - i;
+			next.prev = in[end - 1];
+		}
+		if (lf == NULL)
+			break;
+		if (next.line_len == 0 || next.prev != '\r')
+			return false; /* a bare LF */
+		i = end + 1;
+		line_ended(&next, next.line_len == 1);
+	}
+	*st = next;
+	return true;
+}
+
 void pop3_dotstuff_end(struct pop3_dotstuff *st, struct buf *out)
 {
 	if (st->line_len > 0)

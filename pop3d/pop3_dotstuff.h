@@ -40,6 +40,16 @@ void pop3_dotstuff_init(struct pop3_dotstuff *st, uint64_t body_lines);
 size_t pop3_dotstuff_feed(struct pop3_dotstuff *st, const uint8_t *in, size_t len,
 			  struct buf *out);
 
+/*
+ * For input the caller already has where its encoding should go (RETR
+ * reads a file straight into the response): true if the encoding is the
+ * input itself - no line starts with ".", every LF has its CR - and the
+ * state has moved on as pop3_dotstuff_feed's would. False, with the state
+ * unchanged, if anything must be added (then feed a copy), and always for
+ * TOP, which may stop midway.
+ */
+bool pop3_dotstuff_verbatim(struct pop3_dotstuff *st, const uint8_t *in, size_t len);
+
 /* True once TOP has sent all it should: the caller may stop reading. */
 static inline bool pop3_dotstuff_done(const struct pop3_dotstuff *st)
 {

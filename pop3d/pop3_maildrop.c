@@ -116,15 +116,14 @@ int pop3_maildrop_update(struct pop3_maildrop *md, const struct pop3_policy *pol
 		else if (retrieved && policy->mark_seen && !m->seen)
 			seen[seen_count++] = m->uid;
 	}
-	int ret = STORE_OK;
-	if (seen_count > 0)
-		ret = store_view_set_flags(md->view, seen, seen_count, STORE_FLAGS_ADD,
-					   STORE_FLAG_SEEN, NULL, error_r);
 	/* Only our UIDs: a message IMAP marked \Deleted stays. No \Deleted
 	   pass first: DELE decided, and setting the flag would rename every
-	   file only to unlink it. */
-	if (ret == STORE_OK && gone_count > 0)
-		ret = store_view_expunge_uids(md->view, gone, gone_count, error_r);
+	   file only to unlink it. One transaction for \Seen and expunges:
+	   one index commit. */
+	int ret = STORE_OK;
+	if (seen_count > 0 || gone_count > 0)
+		ret = store_view_flag_and_expunge(md->view, seen, seen_count, STORE_FLAG_SEEN, gone,
+						  gone_count, error_r);
 	free(seen);
 	free(gone);
 	*deleted_r = (uint32_t)gone_count;

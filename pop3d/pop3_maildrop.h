@@ -78,10 +78,11 @@ int pop3_maildrop_open(struct store *store, const char *user, const struct pop3_
 		       struct pop3_maildrop **md_r, uint64_t *wait_r, char **error_r);
 
 /*
- * Applies the session's marks to the store. quit (the UPDATE state, RFC
- * 1939 6): \Seen on what RETR fetched (mark_seen), then the deletions -
- * DELE'd messages, and what EXPIRE's policy removes. Without quit (the
- * connection dropped) only \Seen is set: nothing is deleted.
+ * Applies the session's marks to the store, in one transaction. quit (the
+ * UPDATE state, RFC 1939 6): \Seen on what RETR fetched (mark_seen), and
+ * the deletions - DELE'd messages, and what EXPIRE's policy removes.
+ * Without quit (the connection dropped) only \Seen is set: nothing is
+ * deleted.
  * *deleted_r: how many messages were asked to go.
  */
 int pop3_maildrop_update(struct pop3_maildrop *md, const struct pop3_policy *policy, bool quit,

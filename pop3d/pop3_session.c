@@ -6,6 +6,7 @@
 
 #include "common/login.h"
 #include "common/xalloc.h"
+#include "pop3d/pop3_ahead.h"
 #include "pop3d/pop3_job.h"
 
 #define IN_AUTHORIZATION (1u << POP3_STATE_AUTHORIZATION)
@@ -190,6 +191,7 @@ static void pop3_destroy(struct conn *c)
 	/* No job runs any more: each holds a reference to the connection,
 	   and destroy comes after the last one is dropped. */
 	pop3_job_free(&s->job);
+	pop3_ahead_free(&s->ahead);
 	/* Ended without QUIT (or QUIT failed): nothing is deleted, but what
 	   was retrieved still becomes \Seen, as with Dovecot. */
 	pop3_maildrop_close_later(c->srv->loop, &s->drop, &pop3d_of(s)->policy);

@@ -18,6 +18,7 @@
 
 struct store;
 struct pop3_job;
+struct pop3_ahead;
 
 enum pop3_state {
 	POP3_STATE_AUTHORIZATION,
@@ -29,6 +30,7 @@ enum pop3_state {
 struct pop3d {
 	struct store *store;
 	struct pop3_policy policy;
+	unsigned int aheads_held; /* RETR read-aheads (pop3_ahead.h), loop only */
 };
 
 struct pop3_session;
@@ -60,6 +62,10 @@ struct pop3_session {
 	char *unread;
 	size_t unread_len;
 	bool unread_too_long;	/* the line read ahead was too long */
+	/* RETR answers read ahead (pop3_ahead.h), and the message a RETR
+	   in order would ask for next. */
+	struct pop3_ahead *ahead;
+	uint32_t retr_next;
 };
 
 static inline struct pop3_session *pop3_session(struct conn *c)

@@ -3,8 +3,9 @@
  *
  * The index is authoritative; the ":2," suffix of the file name follows it
  * (so a lost index comes back with its flags). Each transaction does its
- * LMDB work, then the renames or unlinks, then commits; a failed commit
- * puts renamed files back. Expunge unlinks before the commit, so a crash
+ * LMDB work (flag changes, expunges, or both: POP3's UPDATE state), then
+ * the renames and unlinks, then commits; a failed commit puts renamed
+ * files back. Expunge unlinks before the commit, so a crash
  * can leave a record without a file (store_check expunges it) but never
  * bring an expunged message back.
  */
@@ -100,6 +101,7 @@ struct flags_job {
 	char *names[STORE_MAX_KEYWORDS];
 	struct rename_op *ops;
 	size_t op_count;
+	bool bumped;	/* took the transaction's MODSEQ */
 };
 
 static int flags_index(struct flags_job *j, MDB_txn *txn, char **error_r)
@@ -126,7 +128,6 @@ static int flags_index(struct flags_job *j, MDB_txn *txn, char **error_r)
 	if (j->op != STORE_FLAGS_REMOVE)
 		j->mf_dirty = assign_letters(&j->mf, mask, j->names);
 
-	bool bumped = false;
 	j->ops = xcalloc(j->count ? j->count : 1, sizeof(*j->ops));
 	for (size_t i = 0; i < j->count; i++) {
 		struct msg_info mi;
@@ -141,9 +142,9 @@ static int flags_index(struct flags_job *j, MDB_txn *txn, char **error_r)
 		uint64_t keywords = apply_op64(j->op, mi.keywords, mask);
 		if (flags == mi.flags && keywords == mi.keywords)
 			continue;
-		if (!bumped) {
+		if (!j->bumped) {
 			rec.highest_modseq++;
-			bumped = true;
+			j->bumped = true;
 		}
 		struct msg_rec *nr = msg_rec_new((const char *)mi.name.ptr, mi.name.len);
 		nr->internaldate = mi.internaldate;
@@ -170,7 +171,7 @@ static int flags_index(struct flags_job *j, MDB_txn *txn, char **error_r)
 			break;
 	}
 	mailbox_file_free(&old_mf);
-	if (ret == STORE_OK && bumped)
+	if (ret == STORE_OK && j->bumped)
 		ret = user_put_mailbox(u, txn, v->mailbox, &rec);
 	return ret;
 }
@@ -183,9 +184,7 @@ static void rename_files(struct flags_job *j)
 		if (rename(j->ops[i].from, j->ops[i].to) == 0)
 			continue;
 		/* The name on disk lags (crash, or another tool): find it. */
-		const char *base = strrchr(j->ops[i].to, '/') + 1;
-		const char *colon = strstr(base, ":2,");
-		char *found = msgfile_find(j->v->folder, base, colon ? (size_t)(colon - base) : strlen(base));
+		char *found = msgfile_find_path(j->v->folder, j->ops[i].to);
 		if (found != NULL && rename(found, j->ops[i].to) == 0) {
 			free(j->ops[i].from);
 			j->ops[i].from = found;
@@ -202,57 +201,18 @@ static void undo_renames(struct flags_job *j)
 			rename(j->ops[i].to, j->ops[i].from);
 }
 
-int store_view_set_flags(struct store_view *v, const uint32_t *uids, size_t count,
-			 enum store_flag_op op, uint32_t flags, const struct store_keywords *keywords,
-			 char **error_r)
-{
-	if (store_view_readonly(v))
-		return store_fail(STORE_ERR_NOT_ALLOWED, error_r, "mailbox is read-only");
-	struct store_user *u = v->u;
-	int ret;
-	struct flags_job j;
-	for (;;) {
-		memset(&j, 0, sizeof(j));
-		j = (struct flags_job){ .v = v, .uids = uids, .count = count, .op = op,
-					.flags = flags, .keywords = keywords };
-		MDB_txn *txn;
-		if ((ret = user_txn_begin(u, true, &txn, error_r)) < 0)
-			return ret;
-		ret = flags_index(&j, txn, error_r);
-		if (ret == STORE_OK) {
-			if (j.mf_dirty)
-				mailbox_file_write(v->folder, &j.mf, false);
-			rename_files(&j);
-			ret = user_txn_commit(u, txn, error_r);
-			if (ret != STORE_OK)
-				undo_renames(&j);
-		} else {
-			user_txn_abort(u, txn);
-		}
-		bool changed = j.op_count > 0;
-		free_ops(j.ops, j.op_count);
-		keyword_names_free(j.names);
-		mailbox_file_free(&j.mf);
-		if (ret == STORE_OK && changed)
-			notify_send(u->store, u->name, v->mailbox);
-		if (ret != STORE_RETRY)
-			return ret;
-		if ((ret = user_grow_map(u, error_r)) < 0)
-			return ret;
-	}
-}
-
 /* -------------------------------------------------------------- expunge */
 
 struct expunge_job {
 	struct store_view *v;
 	const uint32_t *uids;
 	size_t count;
-	char **paths;	  /* files to unlink */
+	char **paths;	  /* files to unlink: where the index says they are */
 	size_t path_count;
 	size_t expunged;  /* records removed (a file may already be gone) */
 	uint32_t uidnext;
 	bool any_flags;	  /* store_view_expunge_uids: \Deleted or not */
+	bool modseq_taken; /* flag changes in the transaction bumped it already */
 };
 
 static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *rec,
@@ -267,7 +227,9 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 		return ret;
 	if (!(old.flags & STORE_FLAG_DELETED) && !j->any_flags)
 		return STORE_OK;
-	char *path = msgfile_locate(j->v->folder, old.name, old.flags, old.keywords, mf, names);
+	/* Where the file should be; expunge() looks for it by its base name
+	   only if it is not there (msgfile_unlink). */
+	char *path = msgfile_current_path(j->v->folder, old.name, old.flags, old.keywords, mf, names);
 	ret = msgindex_del(u, txn, rec, uid);
 	if (ret == STORE_OK) {
 		struct msg_key key = msg_key(rec->id, uid);
@@ -285,8 +247,7 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 	rec->size -= old.size;
 	if (!(old.flags & STORE_FLAG_SEEN))
 		rec->unseen--;
-	if (path != NULL)
-		j->paths[j->path_count++] = path;
+	j->paths[j->path_count++] = path;
 	j->expunged++;
 	return quota_add(u, txn, -(int64_t)old.size, -1);
 }
@@ -313,7 +274,8 @@ static int expunge_index(struct expunge_job *j, MDB_txn *txn, char **error_r)
 	user_keyword_names(u, txn, names);
 	struct mailbox_file mf;
 	mailbox_file_read(v->folder, &mf);
-	rec.highest_modseq++;
+	if (!j->modseq_taken)
+		rec.highest_modseq++;
 	j->paths = xcalloc(count ? count : 1, sizeof(char *));
 	for (size_t i = 0; ret == STORE_OK && i < count; i++)
 		ret = expunge_one(j, txn, &rec, uids[i], &mf, names);
@@ -326,47 +288,85 @@ static int expunge_index(struct expunge_job *j, MDB_txn *txn, char **error_r)
 	return ret;
 }
 
-static int expunge(struct store_view *v, const uint32_t *uids, size_t count, bool any_flags,
-		   char **error_r)
+/* ------------------------------------------------------------ drivers */
+
+/* What one write transaction does: flag changes, then expunges. */
+struct change {
+	bool set_flags;
+	const uint32_t *flag_uids;
+	size_t flag_count;
+	enum store_flag_op op;
+	uint32_t flags;
+	const struct store_keywords *keywords;
+	bool expunge;
+	const uint32_t *expunge_uids; /* NULL: every message (with \Deleted) */
+	size_t expunge_count;
+	bool any_flags; /* expunge whatever the flags */
+};
+
+/* The index work first, then the files (renames, unlinks and the
+   directory's fsync), then the commit; a failed commit puts renamed files
+   back. One MODSEQ and one notification for all of it. */
+static int apply(struct store_view *v, const struct change *c, char **error_r)
 {
 	if (store_view_readonly(v))
 		return store_fail(STORE_ERR_NOT_ALLOWED, error_r, "mailbox is read-only");
 	struct store_user *u = v->u;
 	for (;;) {
-		struct expunge_job j = { .v = v, .uids = uids, .count = count,
-					 .any_flags = any_flags };
+		struct flags_job fj = { .v = v, .uids = c->flag_uids, .count = c->flag_count,
+					.op = c->op, .flags = c->flags, .keywords = c->keywords };
+		struct expunge_job ej = { .v = v, .uids = c->expunge_uids,
+					  .count = c->expunge_count, .any_flags = c->any_flags };
 		MDB_txn *txn;
 		int ret = user_txn_begin(u, true, &txn, error_r);
 		if (ret < 0)
 			return ret;
-		ret = expunge_index(&j, txn, error_r);
-		if (ret == STORE_OK && j.expunged > 0) {
-			for (size_t i = 0; i < j.path_count; i++)
-				unlink(j.paths[i]);
-			char *cur = xasprintf("%s/cur", v->folder);
-			fsync_dir(cur);
-			free(cur);
+		if (c->set_flags)
+			ret = flags_index(&fj, txn, error_r);
+		if (ret == STORE_OK && c->expunge) {
+			ej.modseq_taken = fj.bumped;
+			ret = expunge_index(&ej, txn, error_r);
+		}
+		if (ret == STORE_OK && (c->set_flags || ej.expunged > 0)) {
+			if (fj.mf_dirty)
+				mailbox_file_write(v->folder, &fj.mf, false);
+			rename_files(&fj);
+			/* A file already gone (ENOENT) was expunged by another
+			   process or never made it: the record goes all the same. */
+			for (size_t i = 0; i < ej.path_count; i++)
+				msgfile_unlink(v->folder, ej.paths[i]);
+			if (ej.expunged > 0) {
+				char *cur = xasprintf("%s/cur", v->folder);
+				fsync_dir(cur);
+				free(cur);
+			}
 			ret = user_txn_commit(u, txn, error_r);
+			if (ret != STORE_OK)
+				undo_renames(&fj);
 		} else {
 			user_txn_abort(u, txn);
 		}
-		size_t expunged = j.expunged;
-		for (size_t i = 0; i < j.path_count; i++)
-			free(j.paths[i]);
-		free(j.paths);
-		if (ret == STORE_OK && expunged > 0) {
+		bool changed = fj.op_count > 0 || ej.expunged > 0;
+		free_ops(fj.ops, fj.op_count);
+		keyword_names_free(fj.names);
+		mailbox_file_free(&fj.mf);
+		for (size_t i = 0; i < ej.path_count; i++)
+			free(ej.paths[i]);
+		free(ej.paths);
+		if (ret == STORE_OK && ej.expunged > 0) {
 			/* The UIDs just freed must never come back, even if the
 			   index is lost and rebuilt from file names. */
 			struct mailbox_file mf;
 			if (mailbox_file_read(v->folder, &mf) == STORE_OK) {
-				if (mf.uidnext_floor < j.uidnext) {
-					mf.uidnext_floor = j.uidnext;
+				if (mf.uidnext_floor < ej.uidnext) {
+					mf.uidnext_floor = ej.uidnext;
 					mailbox_file_write(v->folder, &mf, false);
 				}
 				mailbox_file_free(&mf);
 			}
-			notify_send(u->store, u->name, v->mailbox);
 		}
+		if (ret == STORE_OK && changed)
+			notify_send(u->store, u->name, v->mailbox);
 		if (ret != STORE_RETRY)
 			return ret;
 		if ((ret = user_grow_map(u, error_r)) < 0)
@@ -374,9 +374,19 @@ static int expunge(struct store_view *v, const uint32_t *uids, size_t count, boo
 	}
 }
 
+int store_view_set_flags(struct store_view *v, const uint32_t *uids, size_t count,
+			 enum store_flag_op op, uint32_t flags, const struct store_keywords *keywords,
+			 char **error_r)
+{
+	struct change c = { .set_flags = true, .flag_uids = uids, .flag_count = count, .op = op,
+			    .flags = flags, .keywords = keywords };
+	return apply(v, &c, error_r);
+}
+
 int store_view_expunge(struct store_view *v, const uint32_t *uids, size_t count, char **error_r)
 {
-	return expunge(v, uids, count, false, error_r);
+	struct change c = { .expunge = true, .expunge_uids = uids, .expunge_count = count };
+	return apply(v, &c, error_r);
 }
 
 /* For POP3's UPDATE state: DELE is the decision to delete, so the
@@ -386,5 +396,18 @@ int store_view_expunge_uids(struct store_view *v, const uint32_t *uids, size_t c
 {
 	if (uids == NULL)
 		return store_fail(STORE_ERR_INVALID, error_r, "no UIDs to expunge");
-	return expunge(v, uids, count, true, error_r);
+	struct change c = { .expunge = true, .expunge_uids = uids, .expunge_count = count,
+			    .any_flags = true };
+	return apply(v, &c, error_r);
+}
+
+int store_view_flag_and_expunge(struct store_view *v, const uint32_t *flag_uids,
+				size_t flag_count, uint32_t flags, const uint32_t *expunge_uids,
+				size_t expunge_count, char **error_r)
+{
+	struct change c = { .set_flags = flag_count > 0, .flag_uids = flag_uids,
+			    .flag_count = flag_count, .op = STORE_FLAGS_ADD, .flags = flags,
+			    .expunge = expunge_count > 0, .expunge_uids = expunge_uids,
+			    .expunge_count = expunge_count, .any_flags = true };
+	return apply(v, &c, error_r);
 }

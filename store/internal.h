@@ -286,6 +286,13 @@ char *msgfile_current_path(const char *folder, struct span base, uint32_t flags,
    crash). NULL if it is gone. */
 char *msgfile_locate(const char *folder, struct span base, uint32_t flags, uint64_t keywords,
 		     const struct mailbox_file *mf, char *const *keyword_names);
+/* msgfile_find for the base name of a path msgfile_current_path gave. */
+char *msgfile_find_path(const char *folder, const char *path);
+/* Unlinks a message file by the path msgfile_current_path gave; when no
+   file has that name (flag letters lag behind the index, or another
+   process renamed it meanwhile), the one found by its base name. Returns
+   0, or -1 with errno (ENOENT: no such file at all). */
+int msgfile_unlink(const char *folder, const char *path);
 uint32_t msgfile_next_seq(struct store *store);
 
 /* --- directory fsyncs beside other work (dirsync.c) --- */

@@ -157,3 +157,28 @@ char *msgfile_locate(const char *folder, struct span base, uint32_t flags, uint6
 	free(path);
 	return msgfile_find(folder, (const char *)base.ptr, base.len);
 }
+
+char *msgfile_find_path(const char *folder, const char *path)
+{
+	const char *base = strrchr(path, '/') + 1;
+	const char *colon = strstr(base, ":2,");
+	return msgfile_find(folder, base, colon != NULL ? (size_t)(colon - base) : strlen(base));
+}
+
+int msgfile_unlink(const char *folder, const char *path)
+{
+	/* unlink() says ENOENT as cheaply as access() would: the expected
+	   name costs one system call, and only a stale one a directory scan. */
+	if (unlink(path) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	char *found = msgfile_find_path(folder, path);
+	if (found == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	int ret = unlink(found);
+	free(found);
+	return ret;
+}

@@ -269,6 +269,15 @@ int store_view_expunge(struct store_view *v, const uint32_t *uids, size_t count,
    DELE decided); missing ones are skipped. uids must not be NULL. */
 int store_view_expunge_uids(struct store_view *v, const uint32_t *uids, size_t count,
 			    char **error_r);
+/* Both in one transaction, as POP3's UPDATE state wants them (RFC 1939
+   6): adds `flags` to flag_uids (\Seen on what was retrieved), then
+   expunges expunge_uids whatever their flags - what store_view_set_flags
+   (STORE_FLAGS_ADD) and store_view_expunge_uids do one after the other,
+   with one commit and one MODSEQ. Missing UIDs are skipped; either count
+   may be 0. */
+int store_view_flag_and_expunge(struct store_view *v, const uint32_t *flag_uids,
+				size_t flag_count, uint32_t flags, const uint32_t *expunge_uids,
+				size_t expunge_count, char **error_r);
 /* Copies (or moves) the given UIDs into another mailbox of the same user.
    *dest_uids_r (malloc'd, count entries, 0 for skipped ones) and the
    destination's UIDVALIDITY are returned for COPYUID. */

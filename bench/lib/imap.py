@@ -268,51 +268,45 @@ class ImapClient:
             pass
 
 
-# ------------------------------------------------------- the timing client
+# ------------------------------------------------------- the timing clients
 
-def build_timer(out_dir):
-    """Compiles bench/imap_timer.c (the C client of the timed runs) into
-    out_dir; returns its path."""
+def build_timer(out_dir, name="imap_timer"):
+    """Compiles bench/NAME.c (a C client of the timed runs: imap_timer,
+    pop3_timer) into out_dir; returns its path."""
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "imap_timer.c")
-    exe = os.path.join(out_dir, "imap_timer")
+                       name + ".c")
+    exe = os.path.join(out_dir, name)
     argv = [os.environ.get("CC", "cc"), "-O2", "-std=gnu17", "-Wall", "-Wextra", src, "-o", exe]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
-        raise BenchError("compiling imap_timer.c failed:\n%s\n%s" % (" ".join(argv), r.stderr))
+        raise BenchError("compiling %s.c failed:\n%s\n%s" % (name, " ".join(argv), r.stderr))
     return exe
 
 
-class TimerClient:
-    """A logged-in plain connection driven by imap_timer: command() sends
-    one command and returns a Result with elapsed, status, fetch, search
-    (a list as long as the hits; the numbers themselves are not kept) and
-    exists. It reads at memory speed, so what it times is the server."""
+class TimerProcess:
+    """A C timing client driven one stdin line at a time: ask() writes a
+    line and returns the line it answers. A client that dies (it does on
+    any unexpected reply) or does not answer within the timeout raises
+    BenchError with what it said on stderr."""
 
-    def __init__(self, exe, port, user, password, timeout=IO_TIMEOUT):
+    def __init__(self, argv, timeout=IO_TIMEOUT):
         self.timeout = timeout
-        self.proc = subprocess.Popen([exe, HOST, str(port), user, password],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
 
-    def command(self, cmd, check=True):
-        self.proc.stdin.write(cmd + "\n")
-        self.proc.stdin.flush()
+    def ask(self, line):
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # it died: its stderr says why
         ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
+        answer = self.proc.stdout.readline() if ready else ""
+        if not answer:
             self.close()
-            raise ImapError("imap_timer: no answer to %s: %s" % (cmd, self.proc.stderr.read()))
-        seconds, fetch, search, exists, status = line.rstrip("\n").split(" ", 4)
-        r = Result()
-        r.elapsed = float(seconds)
-        r.fetch = int(fetch)
-        r.search = None if int(search) < 0 else [None] * int(search)
-        r.exists = None if int(exists) < 0 else int(exists)
-        r.status = status.encode()
-        if check and not status.split(" ", 2)[1:2] == ["OK"]:
-            raise ImapError("%s: %r" % (cmd, status[:300]))
-        return r
+            raise BenchError("%s: no answer to %s: %s" % (
+                os.path.basename(self.proc.args[0]), line.split(" ")[0], self.proc.stderr.read()))
+        return answer.rstrip("\n")
 
     def close(self):
         if self.proc.poll() is None:
@@ -322,3 +316,25 @@ class TimerClient:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+
+
+class TimerClient(TimerProcess):
+    """A logged-in plain connection driven by imap_timer: command() sends
+    one command and returns a Result with elapsed, status, fetch, search
+    (a list as long as the hits; the numbers themselves are not kept) and
+    exists. It reads at memory speed, so what it times is the server."""
+
+    def __init__(self, exe, port, user, password, timeout=IO_TIMEOUT):
+        super().__init__([exe, HOST, str(port), user, password], timeout)
+
+    def command(self, cmd, check=True):
+        seconds, fetch, search, exists, status = self.ask(cmd).split(" ", 4)
+        r = Result()
+        r.elapsed = float(seconds)
+        r.fetch = int(fetch)
+        r.search = None if int(search) < 0 else [None] * int(search)
+        r.exists = None if int(exists) < 0 else int(exists)
+        r.status = status.encode()
+        if check and not status.split(" ", 2)[1:2] == ["OK"]:
+            raise ImapError("%s: %r" % (cmd, status[:300]))
+        return r

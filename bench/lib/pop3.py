@@ -17,11 +17,25 @@ the same bytes from it. Standard library only.
 
 Every read has a timeout (the socket's); any -ERR raises PopError, a
 closed connection ImapError (both BenchError).
+
+A drain is run in phases, by either client through the same call:
+
+    d = PopTimer(exe, port, window)            # bench/pop3_timer.c (plain only)
+    d = PopPhases(port, window, tls, keep)     # this client
+    d.phase("login USER PASS"), d.phase("list"), d.phase("retr N"),
+    d.phase("dele N"), d.phase("quit")         # -> {"seconds": ..., counts}
+    d.close()
+
+The counts (pop3_timer.c's): list, uidl (lines), messages and octets
+(RETR answers and their un-stuffed size), size_mismatch (RETR answers whose
+size is not LIST's), status (the last reply line). PopPhases with keep
+also keeps the RETR answers (.bodies).
 """
 
 import socket
+import time
 
-from imap import ImapClient
+from imap import ImapClient, TimerProcess
 from instances import HOST, IO_TIMEOUT, BenchError, tls_client_context
 
 
@@ -39,6 +53,8 @@ class Reply:
 
 def unstuff(body):
     """The message a multi-line response body carries (RFC 1939 3)."""
+    if body == b".\r\n":
+        return b""
     lines = body[:-3].split(b"\r\n")
     return b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines[:-1]) + b"\r\n"
 
@@ -134,3 +150,74 @@ class PopClient:
             self.sock.close()
         except OSError:
             pass
+
+
+class PopTimer(TimerProcess):
+    """A drain by bench/pop3_timer.c (build_timer(dir, "pop3_timer")): it
+    reads at memory speed, so what it times is the server."""
+
+    def __init__(self, exe, port, window, timeout=IO_TIMEOUT):
+        super().__init__([exe, HOST, str(port), str(window)], timeout)
+
+    def phase(self, line):
+        seconds, rest = self.ask(line).split(" ", 1)
+        counts, status = rest.split(" status=", 1)
+        out = {k: int(v) for k, v in (kv.split("=") for kv in counts.split())}
+        out.update(seconds=float(seconds), status=status.encode())
+        return out
+
+
+class PopPhases:
+    """The same phases over PopClient: the checked drains (keep=True keeps
+    every RETR answer in .bodies) and --tls."""
+
+    def __init__(self, port, window, tls=False, keep=False, timeout=IO_TIMEOUT):
+        self.port, self.window, self.tls, self.keep = port, window, tls, keep
+        self.timeout = timeout
+        self.client = None
+        self.sizes = {}
+        self.bodies = []
+
+    def phase(self, line):
+        words = line.split()
+        out = dict(list=0, uidl=0, messages=0, octets=0, size_mismatch=0)
+        t0 = time.perf_counter()
+        if words[0] == "login":
+            self.client = PopClient(self.port, tls=self.tls, timeout=self.timeout)
+            replies = self.client.commands([b"USER " + words[1].encode(),
+                                            b"PASS " + words[2].encode()])
+        elif words[0] == "list":
+            replies = self.client.commands([b"LIST", b"UIDL"], multiline=True,
+                                           window=self.window)
+        elif words[0] in ("retr", "dele"):
+            verb = words[0].upper().encode()
+            replies = self.client.commands([b"%s %d" % (verb, i)
+                                            for i in range(1, int(words[1]) + 1)],
+                                           multiline=words[0] == "retr", window=self.window,
+                                           keep=self.keep)
+        elif words[0] == "quit":
+            replies = [self.client.quit()]
+        else:
+            raise BenchError("unknown phase %r" % line)
+        out.update(seconds=time.perf_counter() - t0, status=replies[-1].status)
+        if words[0] == "list":
+            for key, r in zip(("list", "uidl"), replies):
+                lines = r.body.split(b"\r\n")[:-2]
+                out[key] = len(lines)
+                if key == "list":
+                    self.sizes = {int(a): int(b) for a, b in (x.split() for x in lines)}
+        elif words[0] == "retr" and self.keep:
+            for i, r in enumerate(replies, 1):
+                size = len(unstuff(r.body))
+                out["messages"] += 1
+                out["octets"] += size
+                out["size_mismatch"] += self.sizes.get(i) != size
+                self.bodies.append(r.body)
+        elif words[0] == "retr":
+            out["messages"] = len(replies)
+            out["octets"] = None  # not kept: not counted
+        return out
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()

@@ -2,10 +2,13 @@
  * Fuzz target for pop3d's argument parser and multi-line encoder. The
  * first byte picks the TOP line count (255: RETR), the second a split
  * point. The input is split into argument words and each parsed as a
- * number; then it is encoded whole and in two pieces, which must agree,
- * and the response must be well-formed: CRLF line ends only, every line
- * that starts with "." stuffed, and exactly one terminator, at the end.
+ * number; then it is encoded whole, in two pieces, and in two pieces
+ * kept as they are where they encode to themselves (pop3_dotstuff_verbatim,
+ * as RETR does), which must all agree, and the response must be
+ * well-formed: CRLF line ends only, every line that starts with "."
+ * stuffed, and exactly one terminator, at the end.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +18,26 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* One piece: fed, or (verbatim) kept as it is when it encodes to itself,
+   as RETR does with what it reads into place. */
+static size_t piece(struct pop3_dotstuff *st, const uint8_t *data, size_t size, bool verbatim,
+		    struct buf *out)
+{
+	if (verbatim && pop3_dotstuff_verbatim(st, data, size)) {
+		buf_append(out, data, size);
+		return size;
+	}
+	return pop3_dotstuff_feed(st, data, size, out);
+}
+
 static size_t encode(const uint8_t *data, size_t size, size_t split, uint64_t lines,
-		     struct buf *out)
+		     bool verbatim, struct buf *out)
 {
 	struct pop3_dotstuff st;
 	pop3_dotstuff_init(&st, lines);
-	size_t used = pop3_dotstuff_feed(&st, data, split, out);
+	size_t used = piece(&st, data, split, verbatim, out);
 	if (!pop3_dotstuff_done(&st))
-		used += pop3_dotstuff_feed(&st, data + split, size - split, out);
+		used += piece(&st, data + split, size - split, verbatim, out);
 	pop3_dotstuff_end(&st, out);
 	return used;
 }
@@ -68,14 +83,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 
-	struct buf whole = BUF_INIT, parts = BUF_INIT;
-	size_t used1 = encode(data, size, size, lines, &whole);
-	size_t used2 = encode(data, size, split, lines, &parts);
-	if (used1 != used2 || used1 > size || whole.len != parts.len ||
-	    memcmp(whole.data, parts.data, whole.len) != 0 || whole.len > 2 * size + 5)
+	struct buf whole = BUF_INIT, parts = BUF_INIT, kept = BUF_INIT;
+	size_t used1 = encode(data, size, size, lines, false, &whole);
+	size_t used2 = encode(data, size, split, lines, false, &parts);
+	size_t used3 = encode(data, size, split, lines, true, &kept);
+	if (used1 != used2 || used1 != used3 || used1 > size || whole.len != parts.len ||
+	    memcmp(whole.data, parts.data, whole.len) != 0 || whole.len > 2 * size + 5 ||
+	    kept.len != whole.len || memcmp(kept.data, whole.data, whole.len) != 0)
 		abort();
 	check_response(&whole);
 	buf_free(&whole);
 	buf_free(&parts);
+	buf_free(&kept);
 	return 0;
 }

@@ -217,6 +217,57 @@ def test_pipelined_retrieval_runs_keep_their_order(sb, transport):
     assert imap_flags(sb) == {1: "\\Seen", 3: "", 5: "\\Seen", 6: "\\Seen"}
 
 
+def test_retrieval_in_order_is_read_ahead(sb, transport):
+    """A client that retrieves in order gets the next messages read ahead
+    and answered from memory (pop3d/pop3_ahead.h): a message whose file is
+    removed once the read-ahead is done still comes, as it was. The bytes
+    are RETR's, dot-stuffing included; a message deleted meanwhile, one
+    too large to read ahead, one whose file is gone before, and a step
+    back are answered as without a read-ahead; only what was retrieved
+    becomes \\Seen."""
+    big = message(5, (b"z" * 98 + b"\r\n") * 3000)  # over 256 KB: never read ahead
+    bodies = [message(i) for i in range(1, 13)]
+    bodies[3] = message(4, b".starts with a dot\r\n..two dots\r\n.\r\nnot. a dot\r\n.\r\n")
+    bodies[4] = big
+    deliver(sb, bodies)
+    files = stored(sb)
+    c = raw(sb, transport)
+
+    def retr(n):
+        c.send("RETR %d\r\n" % n)
+        assert raw_line(c) == b"+OK %d octets\r\n" % len(files[n - 1])
+        assert unstuff(raw_multiline(c)) == files[n - 1]
+
+    def noop():  # answered once the job (and its read-ahead) is over
+        c.send("NOOP\r\n")
+        assert raw_line(c) == b"+OK NOOP\r\n"
+
+    retr(1)
+    retr(2)  # in order: 3 and 4 read ahead; 5 is too large
+    noop()
+    os.unlink(message_files(sb)[4])
+    c.send("DELE 3\r\n")
+    assert raw_line(c) == b"+OK Marked to be deleted.\r\n"
+    retr(4)  # from memory, stuffed as ever
+    os.unlink(message_files(sb)[9])
+    retr(5)  # in order: 6, 7, 8 read ahead; 9 cannot be
+    retr(6)
+    retr(1)  # a step back: read from the file again
+    retr(7)
+    retr(8)
+    c.send("RETR 9\r\n")
+    assert raw_line(c) == b"-ERR [SYS/PERM] Message 9 cannot be read.\r\n"
+    c.send("RETR 10\r\nRETR 11\r\nRETR 12\r\nTOP 2 0\r\n")
+    for n in (10, 11, 12):
+        assert raw_line(c) == b"+OK %d octets\r\n" % len(files[n - 1])
+        assert unstuff(raw_multiline(c)) == files[n - 1]
+    assert raw_line(c) == b"+OK Top of message 2 follows.\r\n"
+    raw_multiline(c)
+    c.send("QUIT\r\n")
+    assert raw_line(c) == b"+OK Logging out, messages deleted.\r\n"
+    assert imap_flags(sb) == {**{n: "\\Seen" for n in (1, 2, 4, 5, 6, 7, 8, 10, 11, 12)}, 9: ""}
+
+
 def test_large_listing_streams(make_sandbox):
     """LIST and UIDL of 3,000 messages: complete and in order, also to a
     client that reads nothing until all commands are sent."""

@@ -167,6 +167,46 @@ static void test_encode_every_split(void **state)
 	}
 }
 
+/* What RETR does with pieces read into place: each one that encodes to
+   itself (pop3_dotstuff_verbatim) stays, the others are fed. The response
+   must be the one feeding every piece gives; a clean piece stays. */
+static void test_encode_verbatim(void **state)
+{
+	for (size_t i = 0; i < sizeof(encode_cases) / sizeof(encode_cases[0]); i++) {
+		const uint8_t *in = (const uint8_t *)encode_cases[i].in;
+		size_t len = encode_cases[i].in_len;
+		for (size_t piece = 1; piece <= len + 1; piece++) {
+			struct pop3_dotstuff st;
+			pop3_dotstuff_init(&st, encode_cases[i].lines);
+			struct buf out = BUF_INIT;
+			for (size_t at = 0; at < len && !pop3_dotstuff_done(&st); at += piece) {
+				size_t n = len - at < piece ? len - at : piece;
+				if (pop3_dotstuff_verbatim(&st, in + at, n))
+					buf_append(&out, in + at, n);
+				else
+					pop3_dotstuff_feed(&st, in + at, n, &out);
+			}
+			pop3_dotstuff_end(&st, &out);
+			if (out.len != encode_cases[i].out_len ||
+			    memcmp(out.data, encode_cases[i].out, out.len) != 0)
+				fail_msg("case %zu pieces of %zu: got '%.*s'", i, piece,
+					 (int)out.len, (const char *)out.data);
+			buf_free(&out);
+		}
+	}
+	struct pop3_dotstuff st;
+	pop3_dotstuff_init(&st, POP3_DOTSTUFF_ALL);
+	const char *clean = "H: 1\r\n\r\nbody. .\r\nx\r";
+	assert_true(pop3_dotstuff_verbatim(&st, (const uint8_t *)clean, strlen(clean)));
+	assert_true(pop3_dotstuff_verbatim(&st, (const uint8_t *)"\n", 1));
+	assert_false(pop3_dotstuff_verbatim(&st, (const uint8_t *)"a\r\n.b\r\n", 7));
+	assert_false(pop3_dotstuff_verbatim(&st, (const uint8_t *)"a\nb", 4));
+	/* Refused pieces left the state alone: a line start still. */
+	assert_false(pop3_dotstuff_verbatim(&st, (const uint8_t *)".", 1));
+	pop3_dotstuff_init(&st, 5);
+	assert_false(pop3_dotstuff_verbatim(&st, (const uint8_t *)clean, strlen(clean)));
+}
+
 /* TOP stops using input once its lines are out; RETR uses all of it. */
 static void test_encode_used(void **state)
 {
@@ -253,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_encode_every_split),
 		cmocka_unit_test(test_encode_used),
+		cmocka_unit_test(test_encode_verbatim),
 		cmocka_unit_test(test_encode_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,8 @@
 /* What the store gives POP3's maildrop: session locks (store_lock_*:
    exclusion within a process and across processes, release on close and on
-   a crash, the stamp) and store_view_expunge_uids. */
+   a crash, the stamp), store_view_expunge_uids, also of files whose names
+   lag behind the index, and store_view_flag_and_expunge. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -14,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <dirent.h>
 
 #include <cmocka.h>
 
@@ -205,6 +209,119 @@ static void test_expunge_uids(void **state)
 	store_view_close(&other);
 }
 
+static uint32_t seen_flags[8];
+
+static void flags_cb(void *ctx, uint32_t seq, uint32_t uid, uint32_t flags, uint64_t keywords,
+		     uint64_t modseq)
+{
+	seen_flags[uid] = flags;
+}
+
+/* store_view_flag_and_expunge: \Seen on some, others expunged, in one
+   transaction (one MODSEQ); another view learns both. */
+static void test_flag_and_expunge(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t a = append(f, 0), b = append(f, 0), c = append(f, 0), d = append(f, 0);
+	struct store_view *v, *other;
+	struct store_view_status st;
+	char *error = NULL;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, &error), STORE_OK);
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &other, &st, &error), STORE_OK);
+	uint64_t modseq = st.highest_modseq;
+	uint32_t seen[] = { a, b }, gone[] = { c };
+	assert_int_equal(store_view_flag_and_expunge(v, seen, 2, STORE_FLAG_SEEN, gone, 1, &error),
+			 STORE_OK);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, &error), STORE_OK);
+	assert_int_equal(info.messages, 3);
+	assert_int_equal(info.unseen, 1);
+	assert_int_equal(info.highest_modseq, modseq + 1);
+	struct store_sync_cb cb = { .expunged = expunged_cb, .flags = flags_cb };
+	seen_count = 0;
+	memset(seen_flags, 0, sizeof(seen_flags));
+	assert_int_equal(store_view_sync(other, true, &cb, NULL, &error), STORE_OK);
+	assert_int_equal(seen_count, 1);
+	assert_int_equal(seen_expunged[0], c);
+	assert_int_equal(seen_flags[a], STORE_FLAG_SEEN);
+	assert_int_equal(seen_flags[b], STORE_FLAG_SEEN);
+	assert_int_equal(seen_flags[d], 0);
+	/* Either list may be empty. */
+	assert_int_equal(store_view_flag_and_expunge(v, NULL, 0, STORE_FLAG_SEEN, &d, 1, &error),
+			 STORE_OK);
+	assert_int_equal(store_view_flag_and_expunge(v, &a, 1, STORE_FLAG_FLAGGED, NULL, 0, &error),
+			 STORE_OK);
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, &error), STORE_OK);
+	assert_int_equal(info.messages, 2);
+	assert_int_equal(info.highest_modseq, modseq + 3);
+	store_view_close(&v);
+	store_view_close(&other);
+}
+
+/* The file of message uid in cur/ (malloc'd path), or NULL. */
+static char *file_of(const char *cur, uint32_t uid)
+{
+	char want[32];
+	snprintf(want, sizeof(want), ",U=%u:", uid);
+	DIR *d = opendir(cur);
+	assert_non_null(d);
+	char *path = NULL;
+	struct dirent *de;
+	while (path == NULL && (de = readdir(d)) != NULL)
+		if (strstr(de->d_name, want) != NULL)
+			path = xasprintf("%s/%s", cur, de->d_name);
+	closedir(d);
+	return path;
+}
+
+static size_t files_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A file whose name is not the one the index gives (another process
+   changed its flag letters) is found and unlinked all the same; a file
+   already gone costs its record only. */
+static void test_expunge_stale_names(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t a = append(f, 0), b = append(f, 0), c = append(f, STORE_FLAG_SEEN);
+	char *maildir = xasprintf("%s/users/%s/Maildir", f->data, USER);
+	char *cur = xasprintf("%s/cur", maildir);
+	char *pa = file_of(cur, a), *pb = file_of(cur, b), *pc = file_of(cur, c);
+	assert_non_null(pa);
+	assert_non_null(pb);
+	assert_non_null(pc);
+	char *renamed = xasprintf("%sF", pa); /* ":2," + F: flagged elsewhere */
+	assert_int_equal(rename(pa, renamed), 0);
+	assert_int_equal(unlink(pc), 0);
+
+	struct store_view *v;
+	struct store_view_status st;
+	char *error = NULL;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, &error), STORE_OK);
+	uint32_t uids[] = { a, b, c };
+	assert_int_equal(store_view_expunge_uids(v, uids, 3, &error), STORE_OK);
+	store_view_close(&v);
+	assert_int_equal(files_in(cur), 0);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, &error), STORE_OK);
+	assert_int_equal(info.messages, 0);
+	free(renamed);
+	free(pa);
+	free(pb);
+	free(pc);
+	free(cur);
+	free(maildir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +330,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stamp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_across_processes_and_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_uids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_stale_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flag_and_expunge, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
