@@ -4,17 +4,6 @@
 
 #include <string.h>
 
-/* Length of the field in [start, end) without its final LF or CRLF. */
-static size_t without_line_end(const uint8_t *h, size_t start, size_t end)
-{
-	size_t flen = end - start;
-	if (flen > 0 && h[start + flen - 1] == '\n')
-		flen--;
-	if (flen > 0 && h[start + flen - 1] == '\r')
-		flen--;
-	return flen;
-}
-
 bool mailheader_next_field(const uint8_t *h, size_t len, size_t *pos, size_t *start_r,
 			   size_t *len_r)
 {
@@ -28,8 +17,13 @@ bool mailheader_next_field(const uint8_t *h, size_t len, size_t *pos, size_t *st
 		if (p >= len || (h[p] != ' ' && h[p] != '\t'))
 			break;
 	}
+	size_t flen = p - start;
+	if (flen > 0 && h[start + flen - 1] == '\n')
+		flen--;
+	if (flen > 0 && h[start + flen - 1] == '\r')
+		flen--;
 	*start_r = start;
-	*len_r = without_line_end(h, start, p);
+	*len_r = flen;
 	*pos = p;
 	return true;
 }
@@ -70,7 +64,13 @@ bool mailheader_directory_field(const uint8_t *h, size_t len, const uint8_t *dir
 	memcpy(&end, dir + 4 * (i + 1), 4);
 	if (start > end || end > len)
 		return false;
+	/* The field without its final line end, as mailheader_next_field(). */
+	size_t flen = end - start;
+	if (flen > 0 && h[start + flen - 1] == '\n')
+		flen--;
+	if (flen > 0 && h[start + flen - 1] == '\r')
+		flen--;
 	*start_r = start;
-	*len_r = without_line_end(h, start, end);
+	*len_r = flen;
 	return true;
 }
