@@ -1,7 +1,5 @@
 #include "common/mailheader.h"
 
-#include "common/buf.h"
-
 #include <string.h>
 
 bool mailheader_next_field(const uint8_t *h, size_t len, size_t *pos, size_t *start_r,
@@ -38,39 +36,4 @@ size_t mailheader_field_name(const uint8_t *field, size_t len, size_t *value_r)
 	while (n > 0 && (field[n - 1] == ' ' || field[n - 1] == '\t'))
 		n--;
 	return n;
-}
-
-int mailheader_directory(const uint8_t *h, size_t len, struct buf *out)
-{
-	if (len > UINT32_MAX)
-		return -1;
-	size_t pos = 0, start, flen;
-	uint32_t at = 0;
-	while (pos < len && !mailheader_at_blank_line(h, len, pos) &&
-	       mailheader_next_field(h, len, &pos, &start, &flen)) {
-		at = (uint32_t)start;
-		if (buf_append(out, &at, 4) < 0)
-			return -1;
-	}
-	at = (uint32_t)pos;
-	return buf_append(out, &at, 4);
-}
-
-bool mailheader_directory_field(const uint8_t *h, size_t len, const uint8_t *dir, size_t i,
-				size_t *start_r, size_t *len_r)
-{
-	uint32_t start, end;
-	memcpy(&start, dir + 4 * i, 4);
-	memcpy(&end, dir + 4 * (i + 1), 4);
-	if (start > end || end > len)
-		return false;
-	/* The field without its final line end, as mailheader_next_field(). */
-	size_t flen = end - start;
-	if (flen > 0 && h[start + flen - 1] == '\n')
-		flen--;
-	if (flen > 0 && h[start + flen - 1] == '\r')
-		flen--;
-	*start_r = start;
-	*len_r = flen;
-	return true;
 }

@@ -232,10 +232,10 @@ static int header_fields(struct store_reader *r, int fd, uint32_t uid,
 			 struct buf *out)
 {
 	if (from_index(sec)) {
-		struct span block, dir;
-		if (store_reader_header_ref(r, uid, sec->fields, sec->field_count, &block, &dir) < 0)
+		struct span block;
+		if (store_reader_header_ref(r, uid, sec->fields, sec->field_count, &block) < 0)
 			return -1;
-		imap_header_filter(block, dir, sec->fields, sec->field_count,
+		imap_header_filter(block, sec->fields, sec->field_count,
 				   sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, out);
 		return 0;
 	}
@@ -246,7 +246,7 @@ static int header_fields(struct store_reader *r, int fd, uint32_t uid,
 	int ret = read_exact(fd, range->offset, block.data, (size_t)range->size);
 	if (ret == 0) {
 		block.len = (size_t)range->size;
-		imap_header_filter(buf_span(&block), span_make("", 0), sec->fields, sec->field_count,
+		imap_header_filter(buf_span(&block), sec->fields, sec->field_count,
 				   sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, out);
 	}
 	buf_free(&block);

@@ -121,12 +121,10 @@ int imap_section_resolve(const struct store_part *parts, size_t part_count,
  * in (bare LF is accepted); a line without a colon has the empty name (so
  * .NOT keeps it unless "" is listed); a header without its blank line ends
  * at the end of the span. Returns 0, or -1 when `out` reached its maximum
- * (the output is then cut short). `dir` is the block's field directory
- * from the store (common/mailheader.h) or empty; a directory that does not
- * fit the block is ignored.
+ * (the output is then cut short).
  */
-int imap_header_filter(struct span header, struct span dir, const char *const *fields,
-		       size_t count, bool not, struct buf *out);
+int imap_header_filter(struct span header, const char *const *fields, size_t count, bool not,
+		       struct buf *out);
 
 /*
  * The bytes of a section of `size` bytes to send, after <origin.length>:

@@ -62,35 +62,19 @@ static int append_field(struct buf *out, const uint8_t *field, size_t len)
 	return 0;
 }
 
-static bool directory_fits(struct span header, struct span dir)
+/* The blank line that ends the header: an empty line, CRLF or bare LF. */
+static bool at_blank_line(const uint8_t *h, size_t len, size_t pos)
 {
-	if (dir.len < 4 || dir.len % 4 != 0)
-		return false;
-	size_t start, len;
-	for (size_t i = 0; i + 1 < dir.len / 4; i++)
-		if (!mailheader_directory_field(header.ptr, header.len, dir.ptr, i, &start, &len))
-			return false;
-	return true;
+	return h[pos] == '\n' || (h[pos] == '\r' && pos + 1 < len && h[pos + 1] == '\n');
 }
 
-int imap_header_filter(struct span header, struct span dir, const char *const *fields,
-		       size_t count, bool not, struct buf *out)
+int imap_header_filter(struct span header, const char *const *fields, size_t count, bool not,
+		       struct buf *out)
 {
-	if (directory_fits(header, dir)) {
-		/* The store's field directory: names only, no line scanning. */
-		size_t start, len;
-		for (size_t i = 0; i + 1 < dir.len / 4; i++) {
-			mailheader_directory_field(header.ptr, header.len, dir.ptr, i, &start, &len);
-			if (field_listed(header.ptr + start, len, fields, count) != not &&
-			    append_field(out, header.ptr + start, len) < 0)
-				return -1;
-		}
-		return buf_append(out, "\r\n", 2);
-	}
 	const uint8_t *h = header.ptr;
 	size_t pos = 0, start, len;
 
-	while (pos < header.len && !mailheader_at_blank_line(h, header.len, pos) &&
+	while (pos < header.len && !at_blank_line(h, header.len, pos) &&
 	       mailheader_next_field(h, header.len, &pos, &start, &len)) {
 		if (field_listed(h + start, len, fields, count) != not &&
 		    append_field(out, h + start, len) < 0)

@@ -356,10 +356,9 @@ int msgindex_get_blob(struct store_user *u, MDB_txn *txn, MDB_dbi dbi, uint32_t 
 		      uint32_t uid, struct buf *out, size_t *header_len_r);
 /* The same value through a cursor, borrowed: *out points into the map
    (valid while the transaction lives) or, for a compressed value, into
-   scratch (valid until scratch is reused). *dir_r is the header lines'
-   field directory when the record has one (else empty), also borrowed. */
+   scratch (valid until scratch is reused). */
 int msgindex_blob_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct span *out,
-		     struct span *dir_r, struct buf *scratch);
+		     struct buf *scratch);
 
 /* --- derived content (msgtext.c) --- */
 

@@ -16,8 +16,7 @@
  *   CACHE_FIELD_COUNT * (u32 len + bytes)
  *   i64 date, i32 zone, u8 date_valid
  * Value: u32 raw length, u32 format (0: LZ4 data follows, 1: the raw
- * bytes follow, 2: the raw bytes then their field directory), data.
- * Header records are written in format 2; older ones (0 and 1) are read.
+ * bytes follow), data. Older header records are LZ4; both are read.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -26,7 +25,6 @@
 
 #include <lz4.h>
 
-#include "common/mailheader.h"
 #include "common/xalloc.h"
 #include "store/internal.h"
 
@@ -157,9 +155,8 @@ int cache_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid
 
 /* ------------------------------------------------------------ compression */
 
-/* Value formats (the u32 after the raw length). PACK_FIELDS: header lines
-   as they are, then their field directory (common/mailheader.h). */
-enum { PACK_LZ4 = 0, PACK_STORED = 1, PACK_FIELDS = 2 };
+/* Value formats (the u32 after the raw length). */
+enum { PACK_LZ4 = 0, PACK_STORED = 1 };
 
 static int put_packed(MDB_txn *txn, MDB_dbi dbi, const struct msg_key *key, struct span raw,
 		      bool compress)
@@ -188,23 +185,6 @@ static int put_packed(MDB_txn *txn, MDB_dbi dbi, const struct msg_key *key, stru
 	return ret;
 }
 
-/* The header lines record: the lines as they are, then where each field
-   starts, so HEADER.FIELDS looks at names only. */
-static int put_fields(MDB_txn *txn, MDB_dbi dbi, const struct msg_key *key, struct span raw)
-{
-	struct buf value = BUF_INIT;
-	uint32_t raw_len = (uint32_t)raw.len, format = PACK_FIELDS;
-	int ret = STORE_ERR_IO;
-	if (raw.len <= UINT32_MAX && buf_append(&value, &raw_len, 4) == 0 &&
-	    buf_append(&value, &format, 4) == 0 && buf_append(&value, raw.ptr, raw.len) == 0 &&
-	    mailheader_directory(raw.ptr, raw.len, &value) == 0) {
-		MDB_val k = mdb_val(key, sizeof(*key)), v = mdb_val(value.data, value.len);
-		ret = user_rc(mdb_put(txn, dbi, &k, &v, 0), "index record", NULL);
-	}
-	buf_free(&value);
-	return ret;
-}
-
 /* Appends the decompressed value to out. */
 static int unpack(MDB_val v, struct buf *out)
 {
@@ -215,8 +195,8 @@ static int unpack(MDB_val v, struct buf *out)
 	memcpy(&format, (const uint8_t *)v.mv_data + 4, 4);
 	if (raw_len > 64 * 1024 * 1024 || buf_reserve(out, raw_len) < 0)
 		return STORE_ERR_IO;
-	if (format == PACK_STORED || format == PACK_FIELDS) {
-		if (format == PACK_STORED ? v.mv_size - 8 != raw_len : v.mv_size - 8 < raw_len)
+	if (format == PACK_STORED) {
+		if (v.mv_size - 8 != raw_len)
 			return STORE_ERR_IO;
 		memcpy(out->data + out->len, (const uint8_t *)v.mv_data + 8, raw_len);
 	} else if (format != PACK_LZ4) {
@@ -246,9 +226,8 @@ int msgindex_get_blob(struct store_user *u, MDB_txn *txn, MDB_dbi dbi, uint32_t 
 }
 
 int msgindex_blob_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct span *out,
-		     struct span *dir_r, struct buf *scratch)
+		     struct buf *scratch)
 {
-	*dir_r = span_make("", 0);
 	struct msg_key key = msg_key(mailbox, uid);
 	MDB_val k = mdb_val(&key, sizeof(key)), v;
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
@@ -259,13 +238,10 @@ int msgindex_blob_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct spa
 		return STORE_ERR_IO;
 	memcpy(&raw_len, v.mv_data, 4);
 	memcpy(&format, (const uint8_t *)v.mv_data + 4, 4);
-	if (format == PACK_STORED || format == PACK_FIELDS) {
-		if (format == PACK_STORED ? v.mv_size - 8 != raw_len : v.mv_size - 8 < raw_len)
+	if (format == PACK_STORED) {
+		if (v.mv_size - 8 != raw_len)
 			return STORE_ERR_IO;
 		*out = span_make((const uint8_t *)v.mv_data + 8, raw_len);
-		if (format == PACK_FIELDS)
-			*dir_r = span_make((const uint8_t *)v.mv_data + 8 + raw_len,
-					   v.mv_size - 8 - raw_len);
 		return STORE_OK;
 	}
 	buf_clear(scratch);
@@ -298,11 +274,9 @@ int msgindex_put(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec, ui
 	buf_free(&cache);
 	/* The header lines are read for every message of a message list
 	   (HEADER.FIELDS): stored as they are, since decompressing them was
-	   a sixth of that FETCH, for about a third more space, and with
-	   their field directory, since finding the fields by scanning every
-	   line was a third of it. */
+	   a sixth of that FETCH, for about a third more space. */
 	if (ret == STORE_OK && fields.len > 0)
-		ret = put_fields(txn, u->headers, &key, fields);
+		ret = put_packed(txn, u->headers, &key, fields, false);
 	if (ret == STORE_OK)
 		ret = put_pending(u, txn, rec, uid, word_lists);
 	return ret;

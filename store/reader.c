@@ -215,10 +215,9 @@ int view_read_header_file(struct store_view *v, MDB_txn *txn, uint32_t uid, stru
 }
 
 int store_reader_header_ref(struct store_reader *r, uint32_t uid, const char *const *fields,
-			    size_t count, struct span *block_r, struct span *dir_r)
+			    size_t count, struct span *block_r)
 {
 	*block_r = span_make("", 0);
-	*dir_r = span_make("", 0);
 	bool cached = fields != NULL && count > 0;
 	if (cached && fields == r->checked_fields && count == r->checked_count) {
 		cached = r->checked_cached;
@@ -238,7 +237,7 @@ int store_reader_header_ref(struct store_reader *r, uint32_t uid, const char *co
 	}
 	ret = open_cursor(r, r->v->u->headers, &r->headers);
 	if (ret == STORE_OK)
-		ret = msgindex_blob_at(r->headers, r->v->mailbox_id, uid, block_r, dir_r,
+		ret = msgindex_blob_at(r->headers, r->v->mailbox_id, uid, block_r,
 				       &r->header_scratch);
 	/* No record: the message has none of the cached fields. */
 	return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
@@ -247,8 +246,8 @@ int store_reader_header_ref(struct store_reader *r, uint32_t uid, const char *co
 int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,
 			size_t count, struct buf *out)
 {
-	struct span block, dir;
-	int ret = store_reader_header_ref(r, uid, fields, count, &block, &dir);
+	struct span block;
+	int ret = store_reader_header_ref(r, uid, fields, count, &block);
 	if (ret == STORE_OK && buf_append(out, block.ptr, block.len) < 0)
 		ret = STORE_ERR_IO;
 	return ret;

@@ -335,10 +335,9 @@ int store_reader_get(struct store_reader *r, uint32_t uid, unsigned int what, st
 int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,
 			size_t count, struct buf *out);
 /* The same block borrowed (no copy): valid until the next call on the
-   reader or its end. With the lines from the index, *dir_r is their field
-   directory (common/mailheader.h) when the index has one; else empty. */
+   reader or its end. */
 int store_reader_header_ref(struct store_reader *r, uint32_t uid, const char *const *fields,
-			    size_t count, struct span *block_r, struct span *dir_r);
+			    size_t count, struct span *block_r);
 
 /* Opens the message file read-only. Returns an fd or a negative store error.
    The reader's form is cheaper for many messages in a row. */

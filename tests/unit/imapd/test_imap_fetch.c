@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
-#include "common/mailheader.h"
 #include "imapd/imap_fetch.h"
 #include "imapd/imap_parser.h"
 #include "store/mime.h"
@@ -924,21 +923,7 @@ static char *filter(const char *header, size_t len, const char *const *fields, s
 	uint8_t *copy = malloc(len > 0 ? len : 1);
 	memcpy(copy, header, len);
 	struct buf out = BUF_INIT;
-	assert_int_equal(imap_header_filter(span_make(copy, len), span_make("", 0), fields, count,
-					    not, &out),
-			 0);
-	/* The store's field directory gives the same answer, without
-	   scanning lines. */
-	struct buf dir = BUF_INIT, with_dir = BUF_INIT;
-	assert_int_equal(mailheader_directory(copy, len, &dir), 0);
-	assert_int_equal(imap_header_filter(span_make(copy, len), buf_span(&dir), fields, count,
-					    not, &with_dir),
-			 0);
-	assert_int_equal(with_dir.len, out.len);
-	if (out.len > 0)
-		assert_memory_equal(with_dir.data, out.data, out.len);
-	buf_free(&dir);
-	buf_free(&with_dir);
+	assert_int_equal(imap_header_filter(span_make(copy, len), fields, count, not, &out), 0);
 	free(copy);
 	return (char *)out.data;
 }
@@ -1072,36 +1057,6 @@ static void test_filter_long_lines(void **state)
 	buf_free(&want);
 }
 
-/* A field directory that does not fit its block (damaged index) is
-   ignored: the block is parsed instead. */
-static void test_filter_bad_directory(void **state)
-{
-	(void)state;
-	static const char header[] = "From: a\r\nSubject: s\r\n x\r\nDate: d\r\n";
-	const char *fields[] = { "subject" };
-	const uint32_t bad[][4] = {
-		{ 0, 9, 200, 40 },  /* beyond the block */
-		{ 0, 20, 9, 40 },   /* out of order */
-		{ 0, 9, 13, 40 },   /* fits, but not this block's fields: still used */
-	};
-	for (size_t i = 0; i < 2; i++) {
-		struct buf out = BUF_INIT;
-		assert_int_equal(imap_header_filter(span_make(header, sizeof(header) - 1),
-						    span_make(bad[i], sizeof(bad[i])), fields, 1,
-						    false, &out),
-				 0);
-		assert_string_equal((char *)out.data, "Subject: s\r\n x\r\n\r\n");
-		buf_free(&out);
-	}
-	/* A short directory (not a multiple of 4, or no end) is no directory. */
-	struct buf out = BUF_INIT;
-	assert_int_equal(imap_header_filter(span_make(header, sizeof(header) - 1),
-					    span_make(bad[2], 6), fields, 1, false, &out),
-			 0);
-	assert_string_equal((char *)out.data, "Subject: s\r\n x\r\n\r\n");
-	buf_free(&out);
-}
-
 /* An output buffer at its maximum: the filter says so. */
 static void test_filter_buffer_full(void **state)
 {
@@ -1109,13 +1064,13 @@ static void test_filter_buffer_full(void **state)
 	const char *fields[] = { "subject" };
 	struct buf out;
 	buf_init(&out, 10);
-	assert_int_equal(imap_header_filter(span_make(header, sizeof(header) - 1), span_make("", 0),
-					    fields, 1, false, &out),
+	assert_int_equal(imap_header_filter(span_make(header, sizeof(header) - 1), fields, 1, false,
+					    &out),
 			 -1);
 	buf_free(&out);
 	buf_init(&out, 2);
-	assert_int_equal(imap_header_filter(span_make(header, sizeof(header) - 1), span_make("", 0),
-					    fields, 0, false, &out),
+	assert_int_equal(imap_header_filter(span_make(header, sizeof(header) - 1), fields, 0, false,
+					    &out),
 			 0);
 	assert_memory_equal(out.data, "\r\n", 2);
 	buf_free(&out);
@@ -1176,7 +1131,6 @@ int main(void)
 		cmocka_unit_test(test_filter_broken),
 		cmocka_unit_test(test_filter_long_lines),
 		cmocka_unit_test(test_filter_buffer_full),
-		cmocka_unit_test(test_filter_bad_directory),
 		cmocka_unit_test(test_partial),
 	};
 	return cmocka_run_group_tests(tests, setup_arena, teardown_arena);
