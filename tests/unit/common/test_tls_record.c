@@ -34,7 +34,7 @@ static char cert_path[64], key_path[64], dir_path[32];
 static int make_certificate(void **state)
 {
 	(void)state;
-	strcpy(dir_path, "/tmp/petrel-tlsrec-XXXXXX");
+	snprintf(dir_path, sizeof(dir_path), "/tmp/petrel-tlsrec-XXXXXX");
 	if (mkdtemp(dir_path) == NULL)
 		return -1;
 	snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", dir_path);

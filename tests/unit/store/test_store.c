@@ -20,53 +20,7 @@
 #include "store/store.h"
 #include "store/view.h" /* white-box: compact views */
 
-#define USER "ann@example.test"
-
-struct fixture {
-	char dir[64];
-	char *data, *run;
-	struct store *store;
-	struct store_user *u;
-};
-
-static void rm_rf(const char *path)
-{
-	char *cmd = xasprintf("rm -rf '%s'", path);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/petrel-store-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	f->data = xasprintf("%s/data", f->dir);
-	f->run = xasprintf("%s/run", f->dir);
-	struct store_options o = { .data_dir = f->data, .run_dir = f->run, .listen = true,
-				   .program = "test" };
-	char *error = NULL;
-	if (store_open(&o, &f->store, &error) < 0)
-		fail_msg("%s", error);
-	if (store_user_add(f->store, USER, &error) < 0)
-		fail_msg("%s", error);
-	if (store_user_open(f->store, USER, &f->u, &error) < 0)
-		fail_msg("%s", error);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	store_user_close(&f->u);
-	store_close(&f->store);
-	rm_rf(f->dir);
-	free(f->data);
-	free(f->run);
-	free(f);
-	return 0;
-}
+#include "store_fixture.h"
 
 /* Appends a message from text (LF line endings) and returns its UID. */
 static uint32_t append(struct fixture *f, const char *mailbox, const char *text, uint32_t flags,

@@ -17,49 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
 #include <cmocka.h>
 
 #include "common/xalloc.h"
 #include "store/store.h"
 
-#define USER "ann@example.test"
-
-struct fixture {
-	char dir[64];
-	char *data;
-	struct store *store;
-	struct store_user *u;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/petrel-maildrop-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	f->data = xasprintf("%s/data", f->dir);
-	struct store_options o = { .data_dir = f->data, .program = "test" };
-	char *error = NULL;
-	if (store_open(&o, &f->store, &error) < 0 || store_user_add(f->store, USER, &error) < 0 ||
-	    store_user_open(f->store, USER, &f->u, &error) < 0)
-		fail_msg("%s", error);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	store_user_close(&f->u);
-	store_close(&f->store);
-	char *cmd = xasprintf("rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-	free(f->data);
-	free(f);
-	return 0;
-}
+#include "store_fixture.h"
 
 static void test_exclusive_within_process(void **state)
 {
