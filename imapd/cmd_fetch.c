@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "common/xalloc.h"
 #include "imapd/imap_commands.h"
 #include "imapd/imap_date.h"
@@ -26,12 +27,28 @@
 
 #define STEP_OUTPUT (256 * 1024)
 #define BATCH 128 /* messages per read transaction */
+/* A message's sections read ahead with its batch when they lie within
+   this many bytes of its file (message lists, previews); larger ones are
+   read, or streamed, when their turn comes. */
+#define READ_AHEAD_MAX (64 * 1024)
 
 /* A body item to answer: a BODY[section], or an RFC822 item (which is a
    section under another name). */
 struct fetch_part {
 	const struct imap_section *sec;
 	const char *name; /* NULL: BODY[spec]<origin> */
+};
+
+/* One message of a batch. */
+struct batch_msg {
+	uint32_t uid, seq;
+	bool present;		/* its record was read into m */
+	struct store_msg m;
+	/* The file bytes [ahead_offset, + ahead.len) its sections need,
+	   when they were read ahead (ahead.ptr NULL: not). */
+	struct span ahead;
+	uint64_t ahead_offset;
+	size_t read;		/* its entry in reads, while planning */
 };
 
 struct fetch_state {
@@ -57,6 +74,11 @@ struct fetch_state {
 	struct store_msg resume_msg;
 	bool resume_has_seen;
 	struct buf scratch;
+	/* The batch being answered, read ahead (plan_batch): its records,
+	   and the file bytes its sections need, read all at once. */
+	struct batch_msg *batch;
+	struct store_read *reads;
+	struct buf read_buf;
 };
 
 static void fetch_state_free(void *p)
@@ -70,6 +92,9 @@ static void fetch_state_free(void *p)
 	free(st->seen_set);
 	free(st->seen_undo);
 	buf_free(&st->scratch);
+	free(st->batch);
+	free(st->reads);
+	buf_free(&st->read_buf);
 	free(st);
 }
 
@@ -88,20 +113,6 @@ static bool in_sorted(const uint32_t *set, size_t n, uint32_t uid)
 			hi = mid;
 	}
 	return false;
-}
-
-static int read_exact(int fd, uint64_t offset, uint8_t *out, size_t len)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(fd, out + done, len - done, (off_t)(offset + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
 }
 
 /* IMAP literals cannot carry NUL (RFC 3501 4.3, CHAR8 = %x01-ff), but a
@@ -243,7 +254,7 @@ static int header_fields(struct store_reader *r, int fd, uint32_t uid,
 		return -1;
 	struct buf block = BUF_INIT;
 	buf_reserve(&block, (size_t)range->size);
-	int ret = read_exact(fd, range->offset, block.data, (size_t)range->size);
+	int ret = pread_exact(fd, range->offset, block.data, (size_t)range->size);
 	if (ret == 0) {
 		block.len = (size_t)range->size;
 		imap_header_filter(buf_span(&block), sec->fields, sec->field_count,
@@ -253,20 +264,85 @@ static int header_fields(struct store_reader *r, int fd, uint32_t uid,
 	return ret == 0 ? 0 : -1;
 }
 
-/* Writes one section. Returns 0 when done, 1 when a streamed literal was
-   started (the rest follows in later steps), -1 on a read error. */
+/* Where a section's bytes are. */
+static void section_range(const struct store_msg *m, const struct imap_section *sec,
+			  struct imap_section_range *range)
+{
+	if (from_index(sec))
+		*range = (struct imap_section_range){ .filter_fields = true };
+	else if (whole_message(sec))
+		*range = (struct imap_section_range){ .offset = 0, .size = m->size };
+	else if (imap_section_resolve(m->parts, m->part_count, sec, range) < 0)
+		range->empty = true;
+}
+
+/* The file bytes a section needs: [*lo, *hi). False: none (the index
+   answers it, or the section is empty). */
+static bool section_file_span(const struct store_msg *m, const struct imap_section *sec,
+			      uint64_t *lo, uint64_t *hi)
+{
+	struct imap_section_range range;
+	section_range(m, sec, &range);
+	if (range.empty || from_index(sec))
+		return false;
+	uint64_t start = 0, len = range.size;
+	if (!range.filter_fields)
+		imap_partial_apply(range.size, sec, &start, &len);
+	*lo = range.offset + start;
+	*hi = *lo + len;
+	return true;
+}
+
+/* The bytes [offset, + len) of the batch message's file when they were
+   read ahead, else NULL. */
+static const uint8_t *ahead_bytes(const struct batch_msg *bm, uint64_t offset, uint64_t len)
+{
+	if (bm == NULL || bm->ahead.ptr == NULL || offset < bm->ahead_offset ||
+	    offset - bm->ahead_offset > bm->ahead.len ||
+	    len > bm->ahead.len - (offset - bm->ahead_offset))
+		return NULL;
+	return (const uint8_t *)bm->ahead.ptr + (offset - bm->ahead_offset);
+}
+
+/* Writes one section (bm: the message's read-ahead bytes, or NULL).
+   Returns 0 when done, 1 when a streamed literal was started (the rest
+   follows in later steps), -1 on a read error. */
 static int write_section(struct imap_job *j, struct fetch_state *st, struct store_reader *r,
-			 int *fd, const struct store_msg *m, const struct fetch_part *part)
+			 int *fd, const struct store_msg *m, const struct batch_msg *bm,
+			 const struct fetch_part *part)
 {
 	const struct imap_section *sec = part->sec;
 	struct buf *out = &j->step.out;
 	struct imap_section_range range;
-	if (from_index(sec))
-		range = (struct imap_section_range){ .filter_fields = true };
-	else if (whole_message(sec))
-		range = (struct imap_section_range){ .offset = 0, .size = m->size };
-	else if (imap_section_resolve(m->parts, m->part_count, sec, &range) < 0)
-		range.empty = true;
+	section_range(m, sec, &range);
+	uint64_t start, len;
+	if (!range.empty && !from_index(sec)) {
+		/* Read ahead: no file to open. */
+		uint64_t lo, hi;
+		const uint8_t *bytes = section_file_span(m, sec, &lo, &hi) ?
+					       ahead_bytes(bm, lo, hi - lo) : NULL;
+		if (bytes != NULL) {
+			if (range.filter_fields) {
+				buf_clear(&st->scratch);
+				imap_header_filter(span_make(bytes, (size_t)(hi - lo)), sec->fields,
+						   sec->field_count,
+						   sec->text == IMAP_SECTION_HEADER_FIELDS_NOT,
+						   &st->scratch);
+				bytes = st->scratch.data;
+				imap_partial_apply(st->scratch.len, sec, &start, &len);
+				bytes += start;
+			} else {
+				len = hi - lo;
+			}
+			section_name(out, part);
+			buf_append_byte(out, ' ');
+			literal_header(out, len);
+			size_t at = out->len;
+			buf_append(out, bytes, (size_t)len);
+			replace_nuls(out->data + at, (size_t)len);
+			return 0;
+		}
+	}
 	if (!range.empty && *fd < 0 && !from_index(sec)) {
 		char *error = NULL;
 		*fd = store_reader_open(r, m->uid, &error);
@@ -274,7 +350,6 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		if (*fd < 0)
 			return -1;
 	}
-	uint64_t start, len;
 	if (range.empty) {
 		section_name(out, part);
 		buf_append_str(out, " \"\"");
@@ -300,7 +375,7 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 	if (out->len + len <= STEP_OUTPUT) {
 		size_t at = out->len;
 		buf_reserve(out, (size_t)len);
-		if (read_exact(*fd, range.offset + start, out->data + at, (size_t)len) < 0)
+		if (pread_exact(*fd, range.offset + start, out->data + at, (size_t)len) < 0)
 			return -1;
 		replace_nuls(out->data + at, (size_t)len);
 		out->len += (size_t)len;
@@ -330,7 +405,7 @@ static bool stream_more(struct imap_job *j, struct fetch_state *st)
 		size_t n = st->left < STEP_OUTPUT ? (size_t)st->left : STEP_OUTPUT;
 		size_t at = out->len;
 		buf_reserve(out, n);
-		if (read_exact(st->fd, st->offset, out->data + at, n) < 0) {
+		if (pread_exact(st->fd, st->offset, out->data + at, n) < 0) {
 			/* The file shrank or vanished mid-literal: the literal's
 			   length is already promised; pad so the protocol stays
 			   in step, and end the session afterwards. */
@@ -399,7 +474,8 @@ static void write_simple_items(struct imap_job *j, struct fetch_state *st, uint3
 /* Writes the message's sections from `from` on. Returns like
    write_section (1: a literal is streaming; resume at resume_section). */
 static int write_sections(struct imap_job *j, struct fetch_state *st, struct store_reader *r,
-			  const struct store_msg *m, size_t from, bool first)
+			  const struct store_msg *m, const struct batch_msg *bm, size_t from,
+			  bool first)
 {
 	int fd = -1, ret = 0;
 	for (size_t k = from; k < st->part_count; k++) {
@@ -407,7 +483,7 @@ static int write_sections(struct imap_job *j, struct fetch_state *st, struct sto
 		if (!first)
 			buf_append_byte(&j->step.out, ' ');
 		first = false;
-		ret = write_section(j, st, r, &fd, m, &st->parts[k]);
+		ret = write_section(j, st, r, &fd, m, bm, &st->parts[k]);
 		if (ret < 0)
 			j->step.out.len = mark; /* no half item (nor a literal promised) */
 		if (ret != 0) {
@@ -432,6 +508,65 @@ static bool needs_structure(const struct fetch_state *st)
 		if (!from_index(st->parts[k].sec) && !whole_message(st->parts[k].sec))
 			return true;
 	return false;
+}
+
+/* Reads the batch's records and, where its sections need only a few
+   kilobytes of each file, those bytes of all its files at once (the
+   opens and reads shared with helper threads: store_reader_read_many).
+   Only as many messages are read ahead as the step's output will hold;
+   a message left out, or whose read failed, is read the usual way. */
+static void plan_batch(struct imap_job *j, struct fetch_state *st, struct store_reader *r,
+		       size_t from, size_t to)
+{
+	struct imap_session *s = j->s;
+	unsigned what = STORE_FETCH_FLAGS;
+	if (needs_structure(st))
+		what |= STORE_FETCH_STRUCTURE;
+	if (st->batch == NULL) {
+		st->batch = xcalloc(BATCH, sizeof(*st->batch));
+		st->reads = xcalloc(BATCH, sizeof(*st->reads));
+	}
+	size_t nreads = 0, planned = j->step.out.len, total = 0;
+	for (size_t i = from; i < to; i++) {
+		struct batch_msg *bm = &st->batch[i - from];
+		bm->uid = st->uids[i];
+		bm->seq = store_view_seq(s->view, bm->uid);
+		bm->present = bm->seq != 0 &&
+			      store_reader_get(r, bm->uid, what, &bm->m) == STORE_OK;
+		bm->ahead = span_make(NULL, 0);
+		bm->ahead_offset = UINT64_MAX; /* not read ahead */
+		uint64_t lo = UINT64_MAX, hi = 0;
+		for (size_t k = 0; bm->present && k < st->part_count; k++) {
+			uint64_t a, b;
+			if (section_file_span(&bm->m, st->parts[k].sec, &a, &b)) {
+				lo = a < lo ? a : lo;
+				hi = b > hi ? b : hi;
+			}
+		}
+		if (lo >= hi || hi - lo > READ_AHEAD_MAX || planned >= STEP_OUTPUT)
+			continue;
+		planned += (size_t)(hi - lo) + 128; /* with the item names */
+		bm->ahead_offset = lo;
+		bm->read = nreads;
+		st->reads[nreads++] = (struct store_read){ .uid = bm->uid, .offset = lo,
+							   .len = (size_t)(hi - lo) };
+		total += (size_t)(hi - lo);
+	}
+	if (nreads == 0)
+		return;
+	buf_clear(&st->read_buf);
+	buf_reserve(&st->read_buf, total);
+	size_t at = 0;
+	for (size_t i = 0; i < nreads; i++) {
+		st->reads[i].dest = st->read_buf.data + at;
+		at += st->reads[i].len;
+	}
+	store_reader_read_many(r, st->reads, nreads);
+	for (size_t i = 0; i < to - from; i++) {
+		struct batch_msg *bm = &st->batch[i];
+		if (bm->ahead_offset != UINT64_MAX && st->reads[bm->read].ok)
+			bm->ahead = span_make(st->reads[bm->read].dest, st->reads[bm->read].len);
+	}
 }
 
 static void fetch_work(struct imap_job *j)
@@ -464,7 +599,7 @@ static void fetch_work(struct imap_job *j)
 		}
 		struct store_msg m;
 		int ret = store_reader_get(r, st->resume_uid, STORE_FETCH_FLAGS | STORE_FETCH_STRUCTURE, &m);
-		ret = ret == STORE_OK ? write_sections(j, st, r, &m, st->resume_section, false) : -1;
+		ret = ret == STORE_OK ? write_sections(j, st, r, &m, NULL, st->resume_section, false) : -1;
 		store_reader_end(&r);
 		if (ret < 0) {
 			buf_append_str(&j->step.out, ")\r\n");
@@ -485,15 +620,13 @@ static void fetch_work(struct imap_job *j)
 			imap_job_tagged(j, "NO", "[SERVERBUG] Internal error occurred.");
 			return;
 		}
-		unsigned what = STORE_FETCH_FLAGS;
-		if (needs_structure(st))
-			what |= STORE_FETCH_STRUCTURE;
+		size_t batch_start = st->next;
+		plan_batch(j, st, r, batch_start, batch_end);
 		int streaming = 0;
 		while (st->next < batch_end && j->step.out.len < STEP_OUTPUT && streaming == 0) {
-			uint32_t uid = st->uids[st->next++];
-			uint32_t seq = store_view_seq(s->view, uid);
-			struct store_msg m;
-			if (seq == 0 || store_reader_get(r, uid, what, &m) != STORE_OK) {
+			struct batch_msg *bm = &st->batch[st->next++ - batch_start];
+			uint32_t uid = bm->uid, seq = bm->seq;
+			if (!bm->present) {
 				st->expunged = true;
 				continue;
 			}
@@ -502,8 +635,8 @@ static void fetch_work(struct imap_job *j)
 			buf_append_u64(&j->step.out, seq);
 			buf_append_str(&j->step.out, " FETCH (");
 			bool first = true;
-			write_simple_items(j, st, seq, &m, &first);
-			streaming = write_sections(j, st, r, &m, 0, first);
+			write_simple_items(j, st, seq, &bm->m, &first);
+			streaming = write_sections(j, st, r, &bm->m, bm, 0, first);
 			if (streaming < 0) {
 				/* The file is gone (expunged by another session):
 				   leave this message out. */

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "common/mailheader.h"
 #include "common/xalloc.h"
 #include "mailauth/authres.h"
@@ -208,15 +209,7 @@ ssize_t lmtp_message_read_body(const struct lmtp_message *m, uint64_t offset, vo
 		memcpy(out, m->body_mem.data + offset, len);
 		return (ssize_t)len;
 	}
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(m->spool_fd, (uint8_t *)out + done, len - done,
-				  (off_t)(offset + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	if (pread_exact(m->spool_fd, offset, out, len) < 0)
+		return -1;
+	return (ssize_t)len;
 }

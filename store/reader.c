@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "common/arena.h"
+#include "common/fileio.h"
+#include "common/parallel.h"
 #include "common/xalloc.h"
 #include "store/view.h"
 
@@ -132,6 +134,17 @@ static bool keywords_named(const struct store_view *v, uint64_t keywords)
 	return true;
 }
 
+/* The folder's cur/, opened once per reader (*cur_fd) on first use. */
+static int open_cur_dir(const struct store_view *v, int *cur_fd)
+{
+	if (*cur_fd < 0) {
+		char *dir = xasprintf("%s/cur", v->folder);
+		*cur_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		free(dir);
+	}
+	return *cur_fd;
+}
+
 /* Opens the file by the name its flags give: relative to cur/ when the
    caller keeps that directory open (*cur_fd, opened here on first use),
    which spares the kernel the walk down the whole data path per file. */
@@ -139,15 +152,8 @@ static int open_named(struct store_view *v, const struct msg_info *mi, int *cur_
 {
 	*path_r = msgfile_current_path(v->folder, mi->name, mi->flags, mi->keywords,
 				       mi->keywords != 0 ? v->file_letters : NULL, v->keyword_names);
-	if (cur_fd == NULL)
+	if (cur_fd == NULL || open_cur_dir(v, cur_fd) < 0)
 		return open(*path_r, O_RDONLY | O_CLOEXEC);
-	if (*cur_fd < 0) {
-		char *dir = xasprintf("%s/cur", v->folder);
-		*cur_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		free(dir);
-		if (*cur_fd < 0)
-			return open(*path_r, O_RDONLY | O_CLOEXEC);
-	}
 	return openat(*cur_fd, strrchr(*path_r, '/') + 1, O_RDONLY | O_CLOEXEC);
 }
 
@@ -264,6 +270,55 @@ int store_reader_open(struct store_reader *r, uint32_t uid, char **error_r)
 	if (ret < 0)
 		return store_fail(ret, error_r, "cannot read the index");
 	return open_file(r->v, r->txn, r->msgs, uid, &r->cur_fd, error_r);
+}
+
+/* store_reader_read_many: names relative to cur/, worked out on the
+   caller's thread (they need the index); the files are read on any. */
+struct read_many {
+	int dir_fd;
+	char **names;
+	struct store_read *reads;
+};
+
+static void read_one(void *ctx, size_t i)
+{
+	struct read_many *rm = ctx;
+	struct store_read *rd = &rm->reads[i];
+	if (rm->names[i] == NULL)
+		return;
+	int fd = openat(rm->dir_fd, rm->names[i], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	rd->ok = pread_exact(fd, rd->offset, rd->dest, rd->len) == 0;
+	close(fd);
+}
+
+void store_reader_read_many(struct store_reader *r, struct store_read *reads, size_t count)
+{
+	struct store_view *v = r->v;
+	for (size_t i = 0; i < count; i++)
+		reads[i].ok = false;
+	if (open_cur_dir(v, &r->cur_fd) < 0 || msgs_cursor(r) < 0)
+		return;
+	struct read_many rm = { .dir_fd = r->cur_fd, .reads = reads,
+				.names = xcalloc(count, sizeof(char *)) };
+	for (size_t i = 0; i < count; i++) {
+		struct msg_info mi;
+		/* Keywords whose letters are not known yet are left to the
+		   usual path, which re-reads them. */
+		if (msg_get_at(r->msgs, v->mailbox_id, reads[i].uid, &mi) < 0 ||
+		    (mi.keywords != 0 && (v->file_letters == NULL || !keywords_named(v, mi.keywords))))
+			continue;
+		char *path = msgfile_current_path(v->folder, mi.name, mi.flags, mi.keywords,
+						  mi.keywords != 0 ? v->file_letters : NULL,
+						  v->keyword_names);
+		rm.names[i] = xstrdup(strrchr(path, '/') + 1);
+		free(path);
+	}
+	parallel_for(count, read_one, &rm);
+	for (size_t i = 0; i < count; i++)
+		free(rm.names[i]);
+	free(rm.names);
 }
 
 int store_view_open_message(struct store_view *v, uint32_t uid, char **error_r)

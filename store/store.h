@@ -342,6 +342,22 @@ int store_reader_header_ref(struct store_reader *r, uint32_t uid, const char *co
 /* Opens the message file read-only. Returns an fd or a negative store error.
    The reader's form is cheaper for many messages in a row. */
 int store_reader_open(struct store_reader *r, uint32_t uid, char **error_r);
+
+/* A byte range of a message file, for store_reader_read_many. */
+struct store_read {
+	uint32_t uid;
+	uint64_t offset;
+	size_t len;
+	uint8_t *dest;	/* len bytes, the caller's */
+	bool ok;	/* set: dest holds the bytes */
+};
+/* Reads many messages' ranges at once: the opens, reads and closes are
+   shared with helper threads (common/parallel.h), which is where a FETCH
+   of many small sections spends most of its time. A range this cannot
+   read (the file was renamed by a flag change meanwhile, has gone, or is
+   shorter than the index says) is left with ok false: read it the usual
+   way, store_reader_open, which finds the file or says it is gone. */
+void store_reader_read_many(struct store_reader *r, struct store_read *reads, size_t count);
 int store_view_open_message(struct store_view *v, uint32_t uid, char **error_r);
 
 /* ----------------------------------------------------------------- search

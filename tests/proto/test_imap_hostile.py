@@ -758,6 +758,70 @@ def test_fetch_message_file_removed_behind_the_server(imap, transport):
                        "* 3 FETCH (FLAGS (\\Seen \\Recent) UID 3)"]
 
 
+def parse_fetches(raw):
+    """{seq: [(item name, literal bytes or None)]} from raw FETCH responses
+    whose items are all literals (UID aside)."""
+    out = {}
+    while raw.startswith(b"* "):
+        m = re.match(rb"\* (\d+) FETCH \(UID \d+", raw)
+        assert m, raw[:200]
+        seq, raw, items = int(m.group(1)), raw[m.end():], []
+        while not raw.startswith(b")\r\n"):
+            m = re.match(rb" ([^ {]+(?: \([^)]*\))?[^ {]*) \{(\d+)\}\r\n", raw)
+            assert m, raw[:200]
+            n = int(m.group(2))
+            items.append((m.group(1), raw[m.end():m.end() + n]))
+            raw = raw[m.end() + n:]
+        out[seq], raw = items, raw[3:]
+    return out, raw
+
+
+def test_fetch_many_messages_read_ahead(imap, transport):
+    """A FETCH of many messages reads their sections ahead, together, on
+    several threads; every answer must be what the files hold, byte for
+    byte, and the odd ones out - a file gone, a file shorter than the
+    index says, a message too large to read ahead, NUL bytes, keyword
+    letters in the file name, a multipart - are answered as one by one."""
+    c = connect(imap, transport)
+    msgs = {}
+    for i in range(1, 41):
+        body = b"".join(b"line %d of message %d\r\n" % (k, i) for k in range(i * 3))
+        if i == 5:
+            body += b"with a \x00 NUL\r\n"
+        if i == 9:
+            body = b"x" * 80 + b"\r\n"
+            body *= 1000  # 82 KB: beyond what is read ahead
+        if i == 20:
+            msgs[i] = (b"Subject: parts\r\nMIME-Version: 1.0\r\n"
+                       b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+                       b"--b\r\nContent-Type: text/plain\r\n\r\nfirst part %d\r\n"
+                       b"--b\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--b--\r\n" % i)
+        else:
+            msgs[i] = message(i, body)
+        assert append(c, msgs[i]) == i
+    assert c.cmd("s SELECT INBOX")[-1] == "s OK [READ-WRITE] Select completed."
+    assert c.cmd("k STORE 3,30 +FLAGS.SILENT ($Work)") == ["k OK Store completed."]
+    os.unlink(message_file(imap, 7))
+    os.truncate(message_file(imap, 12), 10)
+
+    raw = raw_cmd(c, "f FETCH 1:40 (UID BODY.PEEK[]<0.1024> BODY.PEEK[TEXT]<3.50> "
+                     "BODY.PEEK[HEADER.FIELDS.NOT (Subject)] BODY.PEEK[1])")
+    got, tail = parse_fetches(raw)
+    assert tail == b"f NO [EXPUNGEISSUED] Some of the requested messages no longer exist.\r\n"
+    assert sorted(got) == [i for i in range(1, 41) if i not in (7, 12)]
+    for i, items in got.items():
+        msg = msgs[i].replace(b"\x00", b"\x80")
+        header, text = msg.split(b"\r\n\r\n", 1)
+        not_subject = b"".join(line + b"\r\n" for line in header.split(b"\r\n")
+                               if not line.lower().startswith(b"subject:")) + b"\r\n"
+        part1 = b"first part 20" if i == 20 else text
+        assert items == [(b"BODY[]<0>", msg[:1024]),
+                         (b"BODY[TEXT]<3>", text[3:53]),
+                         (b"BODY[HEADER.FIELDS.NOT (SUBJECT)]", not_subject),
+                         (b"BODY[1]", part1)], i
+    assert_alive(imap, transport, c)
+
+
 def big_message(mb):
     return b"Subject: big\r\n\r\n" + b"".join(b"%07d %s\r\n" % (i, b"x" * 90)
                                              for i in range(mb * 1024 * 1024 // 100))
