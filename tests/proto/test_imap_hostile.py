@@ -778,7 +778,8 @@ def parse_fetches(raw):
 
 def test_fetch_many_messages_read_ahead(imap, transport):
     """A FETCH of many messages reads their sections ahead, together, on
-    several threads; every answer must be what the files hold, byte for
+    several threads, and filters the header fields the index keeps there
+    too; every answer must be what the files hold, byte for
     byte, and the odd ones out - a file gone, a file shorter than the
     index says, a message too large to read ahead, NUL bytes, keyword
     letters in the file name, a multipart - are answered as one by one."""
@@ -805,7 +806,8 @@ def test_fetch_many_messages_read_ahead(imap, transport):
     os.truncate(message_file(imap, 12), 10)
 
     raw = raw_cmd(c, "f FETCH 1:40 (UID BODY.PEEK[]<0.1024> BODY.PEEK[TEXT]<3.50> "
-                     "BODY.PEEK[HEADER.FIELDS.NOT (Subject)] BODY.PEEK[1])")
+                     "BODY.PEEK[HEADER.FIELDS.NOT (Subject)] BODY.PEEK[1] "
+                     "BODY.PEEK[HEADER.FIELDS (Subject From)])")
     got, tail = parse_fetches(raw)
     assert tail == b"f NO [EXPUNGEISSUED] Some of the requested messages no longer exist.\r\n"
     assert sorted(got) == [i for i in range(1, 41) if i not in (7, 12)]
@@ -814,11 +816,14 @@ def test_fetch_many_messages_read_ahead(imap, transport):
         header, text = msg.split(b"\r\n\r\n", 1)
         not_subject = b"".join(line + b"\r\n" for line in header.split(b"\r\n")
                                if not line.lower().startswith(b"subject:")) + b"\r\n"
+        from_subject = b"".join(line + b"\r\n" for line in header.split(b"\r\n")
+                                if line.lower().startswith((b"subject:", b"from:"))) + b"\r\n"
         part1 = b"first part 20" if i == 20 else text
         assert items == [(b"BODY[]<0>", msg[:1024]),
                          (b"BODY[TEXT]<3>", text[3:53]),
                          (b"BODY[HEADER.FIELDS.NOT (SUBJECT)]", not_subject),
-                         (b"BODY[1]", part1)], i
+                         (b"BODY[1]", part1),
+                         (b"BODY[HEADER.FIELDS (SUBJECT FROM)]", from_subject)], i
     assert_alive(imap, transport, c)
 
 
