@@ -479,10 +479,6 @@ int msg_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
    ascending order LMDB finds the next key on the cursor's current page
    without descending the tree again. */
 int msg_get_at(MDB_cursor *msgs, uint32_t mailbox, uint32_t uid, struct msg_info *info_r);
-/* mdb_cursor_get(MDB_SET) for keys in memcmp order, cheaper when the key
-   is the cursor's or the next one (a FETCH walks its messages in UID
-   order): MDB_NEXT instead of a descent from the root. */
-int cursor_seek(MDB_cursor *cur, const void *key, size_t len, MDB_val *val_r);
 int msg_put(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
 	    const struct msg_rec *rec);
 /* Moves a message's modseq entry to a new MODSEQ (old 0: none). */

@@ -39,27 +39,11 @@ int msg_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
 	return msg_decode(v, info_r);
 }
 
-int cursor_seek(MDB_cursor *cur, const void *key, size_t len, MDB_val *val_r)
-{
-	MDB_val k, v;
-	if (mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT) == 0 && k.mv_size == len) {
-		int c = memcmp(k.mv_data, key, len);
-		if (c < 0 && mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0 && k.mv_size == len)
-			c = memcmp(k.mv_data, key, len);
-		if (c == 0) {
-			*val_r = v;
-			return 0;
-		}
-	}
-	k = mdb_val(key, len);
-	return mdb_cursor_get(cur, &k, val_r, MDB_SET);
-}
-
 int msg_get_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct msg_info *info_r)
 {
 	struct msg_key key = msg_key(mailbox, uid);
-	MDB_val v;
-	int rc = cursor_seek(cur, &key, sizeof(key), &v);
+	MDB_val k = mdb_val(&key, sizeof(key)), v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
 	if (rc != 0)
 		return user_rc(rc, "message record", NULL);
 	return msg_decode(v, info_r);

@@ -229,8 +229,8 @@ int msgindex_blob_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct spa
 		     struct buf *scratch)
 {
 	struct msg_key key = msg_key(mailbox, uid);
-	MDB_val v;
-	int rc = cursor_seek(cur, &key, sizeof(key), &v);
+	MDB_val k = mdb_val(&key, sizeof(key)), v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
 	if (rc != 0)
 		return user_rc(rc, "index record", NULL);
 	uint32_t raw_len, format;
