@@ -21,7 +21,7 @@ static void print_line(const char *line, void *ctx)
 static unsigned int fixes(const struct store_check_report *r)
 {
 	return r->files_indexed + r->records_expunged + r->uids_reassigned + r->files_renamed +
-	       r->mailboxes_found + (r->index_rebuilt ? 1 : 0);
+	       r->mailboxes_found + (r->index_rebuilt ? 1 : 0) + (r->uid_lists_rebuilt ? 1 : 0);
 }
 
 static void check_user(const char *user, void *ctx)
@@ -39,10 +39,11 @@ static void check_user(const char *user, void *ctx)
 	c->users++;
 	c->fixes += fixes(&r);
 	printf("  %s: %u indexed, %u expunged, %u UIDs reassigned, %u renamed, "
-	       "%u folders added%s\n",
+	       "%u folders added%s%s\n",
 	       fixes(&r) == 0 ? "consistent" : "fixed", r.files_indexed, r.records_expunged,
 	       r.uids_reassigned, r.files_renamed, r.mailboxes_found,
-	       r.index_rebuilt ? ", index rebuilt" : "");
+	       r.index_rebuilt ? ", index rebuilt" : "",
+	       r.uid_lists_rebuilt ? ", UID lists rebuilt" : "");
 }
 
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv)

@@ -382,10 +382,8 @@ static int expunge_record(struct store_user *u, MDB_txn *txn, struct mailbox_rec
 	if (ret < 0)
 		return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
 	ret = msgindex_del(u, txn, rec, uid);
-	struct msg_key key = msg_key(rec->id, uid);
-	MDB_val k = mdb_val(&key, sizeof(key));
 	if (ret == STORE_OK)
-		ret = user_rc(mdb_del(txn, u->msgs, &k, NULL), "message", NULL);
+		ret = msg_del(u, txn, rec->id, uid);
 	if (ret == STORE_OK)
 		ret = modseq_move(u, txn, rec->id, uid, old.modseq, rec->highest_modseq,
 				  MODSEQ_EXPUNGED);
@@ -828,6 +826,11 @@ int store_check(struct store *store, const char *user, struct store_check_report
 	u->rebuilt = false;
 	struct checker c = { u, report, log_cb, ctx, error_r };
 	ret = reconcile_all(&c, false);
+	if (ret == STORE_OK) {
+		ret = uidlist_check(u, &report->uid_lists_rebuilt, error_r);
+		if (report->uid_lists_rebuilt)
+			say(&c, "UID lists did not match the message records: rebuilt");
+	}
 	store_user_close(&u);
 	return ret;
 }

@@ -117,10 +117,8 @@ static int transfer_index(struct transfer *t, MDB_txn *txn, char **error_r)
 		t->dest_uids[i] = uid;
 		if (ret == STORE_OK && t->move) {
 			ret = msgindex_del(u, txn, &src, t->uids[i]);
-			struct msg_key key = msg_key(src.id, t->uids[i]);
-			MDB_val k = mdb_val(&key, sizeof(key));
 			if (ret == STORE_OK)
-				ret = user_rc(mdb_del(txn, u->msgs, &k, NULL), "message record", NULL);
+				ret = msg_del(u, txn, src.id, t->uids[i]);
 			if (ret == STORE_OK)
 				ret = modseq_move(u, txn, src.id, t->uids[i], old.modseq,
 						  src.highest_modseq, MODSEQ_EXPUNGED);

@@ -231,11 +231,8 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 	   only if it is not there (msgfile_unlink). */
 	char *path = msgfile_current_path(j->v->folder, old.name, old.flags, old.keywords, mf, names);
 	ret = msgindex_del(u, txn, rec, uid);
-	if (ret == STORE_OK) {
-		struct msg_key key = msg_key(rec->id, uid);
-		MDB_val k = mdb_val(&key, sizeof(key));
-		ret = user_rc(mdb_del(txn, u->msgs, &k, NULL), "message record", NULL);
-	}
+	if (ret == STORE_OK)
+		ret = msg_del(u, txn, rec->id, uid);
 	if (ret == STORE_OK)
 		ret = modseq_move(u, txn, rec->id, uid, old.modseq, rec->highest_modseq,
 				  MODSEQ_EXPUNGED);

@@ -77,7 +77,7 @@ struct store_user {
 	   resize the map, which LMDB allows only with no transaction open. */
 	pthread_rwlock_t env_lock;
 	MDB_dbi meta, mailboxes, mailbox_ids, subscriptions, keywords, msgs, cache, headers,
-		words, dict, pending, modseq;
+		words, dict, pending, modseq, uids;
 	/* Group commit (store_deliver). */
 	pthread_mutex_t commit_lock;
 	pthread_cond_t commit_cond;
@@ -481,6 +481,32 @@ int msg_get(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
 int msg_get_at(MDB_cursor *msgs, uint32_t mailbox, uint32_t uid, struct msg_info *info_r);
 int msg_put(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
 	    const struct msg_rec *rec);
+/* Removes a message record (and the message from the UID lists). */
+int msg_del(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid);
+
+/* --- UID lists (uidlist.c): every UID and the unseen ones, per mailbox --- */
+
+enum uidlist_kind { UIDLIST_ALL = 0, UIDLIST_UNSEEN = 1 };
+/* A message's record changed: old_flags NULL for a new message, new_flags
+   NULL for a removed one. msg_put and msg_del call it. */
+int uidlist_update(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
+		   const uint32_t *old_flags, const uint32_t *new_flags);
+/* Hands the list over in ascending chunks (pointers into the map, valid
+   during the call). */
+typedef void uidlist_chunk_fn(void *ctx, const uint32_t *uids, size_t count);
+int uidlist_read(struct store_user *u, MDB_txn *txn, uint32_t mailbox, enum uidlist_kind kind,
+		 uidlist_chunk_fn *fn, void *ctx);
+/* The list's first UID and length (0 and 0 when empty). */
+int uidlist_first(struct store_user *u, MDB_txn *txn, uint32_t mailbox, enum uidlist_kind kind,
+		  uint32_t *uid_r, size_t *count_r);
+/* Rebuilds all lists from the message records. */
+int uidlist_rebuild(struct store_user *u, MDB_txn *txn);
+/* For check: rebuilds the lists if they differ from the message records
+   (*rebuilt_r says so). */
+int uidlist_check(struct store_user *u, bool *rebuilt_r, char **error_r);
+/* At open: builds the lists if this index has none yet. */
+int uidlist_ensure(struct store_user *u, char **error_r);
+
 /* Moves a message's modseq entry to a new MODSEQ (old 0: none). */
 int modseq_move(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
 		uint64_t old_modseq, uint64_t new_modseq, uint32_t kind);

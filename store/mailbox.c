@@ -122,7 +122,8 @@ struct delete_ctx {
 /* Removes every message of a mailbox from the index and the quota. */
 static int empty_mailbox(struct store_user *u, MDB_txn *txn, struct mailbox_rec *rec)
 {
-	MDB_dbi dbis[] = { u->msgs, u->cache, u->headers, u->words, u->dict, u->pending, u->modseq };
+	MDB_dbi dbis[] = { u->msgs, u->cache, u->headers, u->words, u->dict, u->pending, u->modseq,
+			   u->uids };
 	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
 		int ret = delete_prefix(txn, dbis[i], rec->id);
 		if (ret < 0)

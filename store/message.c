@@ -49,12 +49,40 @@ int msg_get_at(MDB_cursor *cur, uint32_t mailbox, uint32_t uid, struct msg_info 
 	return msg_decode(v, info_r);
 }
 
+/* The flags of the record there is (the first field of msg_rec). */
+static bool old_flags(struct store_user *u, MDB_txn *txn, MDB_val *k, uint32_t *flags_r)
+{
+	MDB_val v;
+	if (mdb_get(txn, u->msgs, k, &v) != 0 || v.mv_size < sizeof(*flags_r))
+		return false;
+	memcpy(flags_r, v.mv_data, sizeof(*flags_r));
+	return true;
+}
+
 int msg_put(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
 	    const struct msg_rec *rec)
 {
 	struct msg_key key = msg_key(mailbox, uid);
 	MDB_val k = mdb_val(&key, sizeof(key)), v = mdb_val(rec, sizeof(*rec) + rec->name_len);
-	return user_rc(mdb_put(txn, u->msgs, &k, &v, 0), "message record", NULL);
+	uint32_t was;
+	bool existed = old_flags(u, txn, &k, &was);
+	int ret = user_rc(mdb_put(txn, u->msgs, &k, &v, 0), "message record", NULL);
+	if (ret == STORE_OK)
+		ret = uidlist_update(u, txn, mailbox, uid, existed ? &was : NULL, &rec->flags);
+	return ret;
+}
+
+int msg_del(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid)
+{
+	struct msg_key key = msg_key(mailbox, uid);
+	MDB_val k = mdb_val(&key, sizeof(key));
+	uint32_t was;
+	if (!old_flags(u, txn, &k, &was))
+		return STORE_ERR_NOT_FOUND;
+	int ret = user_rc(mdb_del(txn, u->msgs, &k, NULL), "message record", NULL);
+	if (ret == STORE_OK)
+		ret = uidlist_update(u, txn, mailbox, uid, &was, NULL);
+	return ret;
 }
 
 int modseq_move(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
@@ -75,28 +103,33 @@ int modseq_move(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t u
 	return user_rc(mdb_put(txn, u->modseq, &k, &v, 0), "modseq", NULL);
 }
 
+struct uid_array {
+	uint32_t *uids;
+	size_t count, cap;
+};
+
+static void append_chunk(void *ctx, const uint32_t *uids, size_t count)
+{
+	struct uid_array *a = ctx;
+	if (a->count + count > a->cap) {
+		a->cap = a->count + count > a->cap * 2 ? a->count + count : a->cap * 2;
+		a->uids = xreallocarray(a->uids, a->cap, sizeof(*a->uids));
+	}
+	memcpy(a->uids + a->count, uids, count * sizeof(*uids));
+	a->count += count;
+}
+
 int msg_uids(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t **uids_r,
 	     size_t *count_r)
 {
-	size_t count = 0, cap = 0;
-	uint32_t *uids = NULL;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(txn, u->msgs, &cur);
-	if (rc != 0)
-		return user_rc(rc, "messages", NULL);
-	MDB_val v;
-	uint32_t uid;
-	for (MDB_cursor_op op = MDB_SET_RANGE; msg_cursor_get(cur, mailbox, op, &uid, &v);
-	     op = MDB_NEXT) {
-		if (count == cap) {
-			cap = cap ? cap * 2 : 256;
-			uids = xreallocarray(uids, cap, sizeof(*uids));
-		}
-		uids[count++] = uid;
+	struct uid_array a = { NULL, 0, 0 };
+	int ret = uidlist_read(u, txn, mailbox, UIDLIST_ALL, append_chunk, &a);
+	if (ret < 0) {
+		free(a.uids);
+		return ret;
 	}
-	mdb_cursor_close(cur);
-	*uids_r = uids;
-	*count_r = count;
+	*uids_r = a.uids;
+	*count_r = a.count;
 	return STORE_OK;
 }
 

@@ -455,6 +455,7 @@ struct store_check_report {
 	unsigned int files_renamed;	/* name did not match the index */
 	unsigned int mailboxes_found;	/* folders on disk without record */
 	bool index_rebuilt;
+	bool uid_lists_rebuilt;		/* they did not match the records */
 };
 
 /* Reconciles a user's Maildir and index both ways; log_cb (may be NULL)

@@ -344,6 +344,8 @@ static const struct {
 	{ "pending", offsetof(struct store_user, pending), 0 },
 	/* One MODSEQ per transaction, shared by every message it changed. */
 	{ "modseq", offsetof(struct store_user, modseq), MDB_DUPSORT | MDB_DUPFIXED },
+	/* Per mailbox, all UIDs and the unseen ones (uidlist.c). */
+	{ "uids", offsetof(struct store_user, uids), MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP },
 };
 #define DATABASE_COUNT (sizeof(databases) / sizeof(databases[0]))
 
@@ -494,6 +496,8 @@ static int open_user(struct store *s, const char *name, struct store_user **u_r,
 		mailbox_file_free(&mf);
 		ret = check_rebuild(u, new_user, error_r);
 	}
+	if (ret == STORE_OK)
+		ret = uidlist_ensure(u, error_r);
 	if (ret == STORE_OK)
 		ret = check_crashed_writers(u, error_r);
 	if (ret < 0) {

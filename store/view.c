@@ -198,6 +198,19 @@ static void push_uid(struct store_view *v, uint32_t uid)
 	v->uids[v->count++] = uid;
 }
 
+/* uidlist_read's chunks, appended to the view. */
+static void push_uids(void *ctx, const uint32_t *uids, size_t count)
+{
+	struct store_view *v = ctx;
+	view_expand(v);
+	if (v->count + count > v->cap) {
+		v->cap = v->cap * 2 > v->count + count ? v->cap * 2 : v->count + count;
+		v->uids = xreallocarray(v->uids, v->cap, sizeof(*v->uids));
+	}
+	memcpy(v->uids + v->count, uids, count * sizeof(*uids));
+	v->count += count;
+}
+
 /* Loads the mailbox record and every UID, with the unseen statistics. */
 static int load(struct store_view *v, MDB_txn *txn, struct mailbox_rec *rec,
 		struct store_view_status *st, char **error_r)
@@ -214,24 +227,15 @@ static int load(struct store_view *v, MDB_txn *txn, struct mailbox_rec *rec,
 	v->modseq = rec->highest_modseq;
 	v->count = 0;
 	memset(st, 0, sizeof(*st));
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(txn, u->msgs, &cur);
-	if (rc != 0)
-		return store_mdb_error(rc, "messages", error_r);
-	MDB_val val;
-	uint32_t uid;
-	for (MDB_cursor_op op = MDB_SET_RANGE; msg_cursor_get(cur, rec->id, op, &uid, &val);
-	     op = MDB_NEXT) {
-		push_uid(v, uid);
-		uint32_t flags;
-		memcpy(&flags, val.mv_data, sizeof(flags)); /* first field of msg_rec */
-		if (!(flags & STORE_FLAG_SEEN)) {
-			st->unseen++;
-			if (st->first_unseen_seq == 0)
-				st->first_unseen_seq = (uint32_t)v->count;
-		}
-	}
-	mdb_cursor_close(cur);
+	ret = uidlist_read(u, txn, rec->id, UIDLIST_ALL, push_uids, v);
+	uint32_t first_unseen;
+	size_t unseen;
+	if (ret == STORE_OK)
+		ret = uidlist_first(u, txn, rec->id, UIDLIST_UNSEEN, &first_unseen, &unseen);
+	if (ret < 0)
+		return store_fail(ret, error_r, "cannot read the mailbox's UIDs");
+	st->unseen = (uint32_t)unseen;
+	st->first_unseen_seq = unseen > 0 ? store_view_seq(v, first_unseen) : 0;
 	st->uidvalidity = rec->uidvalidity;
 	st->uidnext = rec->uidnext;
 	st->highest_modseq = rec->highest_modseq;

@@ -631,6 +631,181 @@ static void test_copy_move(void **state)
 	store_view_close(&v);
 }
 
+/* ------------------------------------------------------------- UID lists */
+
+static void reopen(struct fixture *f)
+{
+	store_user_close(&f->u);
+	char *error = NULL;
+	if (store_user_open(f->store, USER, &f->u, &error) < 0)
+		fail_msg("%s", error);
+}
+
+
+/* What SELECT must report for a mailbox: its UIDs in order, which are
+   seen. */
+struct model {
+	uint32_t uid[512];
+	bool seen[512];
+	size_t n;
+};
+
+static void model_add(struct model *m, uint32_t uid, bool seen)
+{
+	assert_true(m->n < 512);
+	assert_true(m->n == 0 || uid > m->uid[m->n - 1]);
+	m->uid[m->n] = uid;
+	m->seen[m->n++] = seen;
+}
+
+static void model_remove(struct model *m, size_t i)
+{
+	memmove(m->uid + i, m->uid + i + 1, (m->n - i - 1) * sizeof(m->uid[0]));
+	memmove(m->seen + i, m->seen + i + 1, (m->n - i - 1) * sizeof(m->seen[0]));
+	m->n--;
+}
+
+static void model_expect(struct fixture *f, const char *mailbox, const struct model *m,
+			 const char *when)
+{
+	struct store_view *v;
+	struct store_view_status st;
+	char *error = NULL;
+	if (store_view_open(f->u, mailbox, STORE_VIEW_READONLY, &v, &st, &error) < 0)
+		fail_msg("%s: %s", when, error);
+	uint32_t unseen = 0, first = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		if (!m->seen[i] && unseen++ == 0)
+			first = (uint32_t)i + 1;
+		if (store_view_uid(v, (uint32_t)i + 1) != m->uid[i])
+			fail_msg("%s: %s seq %zu is UID %u, not %u", when, mailbox, i + 1,
+				 store_view_uid(v, (uint32_t)i + 1), m->uid[i]);
+	}
+	if (st.messages != m->n || st.unseen != unseen || st.first_unseen_seq != first)
+		fail_msg("%s: %s has %u messages, %u unseen, first %u; expected %zu, %u, %u", when,
+			 mailbox, st.messages, st.unseen, st.first_unseen_seq, m->n, unseen, first);
+	store_view_close(&v);
+	/* STATUS (the mailbox record's counters) agrees. */
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, mailbox, &info, NULL), STORE_OK);
+	assert_int_equal(info.messages, m->n);
+	assert_int_equal(info.unseen, unseen);
+}
+
+/* Picks a random subset of the model's UIDs. */
+static size_t pick(const struct model *m, unsigned int *seed, uint32_t *out, bool *chosen)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		chosen[i] = rand_r(seed) % 5 == 0;
+		if (chosen[i])
+			out[n++] = m->uid[i];
+	}
+	return n;
+}
+
+/* The lists SELECT reads (every UID and the unseen ones) follow appends,
+   flag changes, expunges, copies and moves, a mailbox deleted and made
+   again, and are built for an index that lacks them. */
+static void test_uid_lists_follow_every_change(void **state)
+{
+	struct fixture *f = *state;
+	struct model *inbox = xcalloc(1, sizeof(*inbox)), *archive = xcalloc(1, sizeof(*archive));
+	unsigned int seed = 7;
+	for (int i = 1; i <= 60; i++)
+		model_add(inbox, append(f, "INBOX", msg(i), i % 3 == 0 ? STORE_FLAG_SEEN : 0, NULL,
+					0, 0),
+			  i % 3 == 0);
+	char *error = NULL;
+	assert_int_equal(store_mailbox_create(f->u, "Stash", 0, &error), STORE_OK);
+	struct store_view *v;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, &error), STORE_OK);
+	uint32_t uids[512];
+	bool chosen[512];
+	char when[64];
+	for (int round = 0; round < 60; round++) {
+		int op = (int)(rand_r(&seed) % 7);
+		size_t n = pick(inbox, &seed, uids, chosen);
+		snprintf(when, sizeof(when), "round %d (op %d, %zu messages)", round, op, n);
+		if (op == 0) {
+			for (int k = rand_r(&seed) % 3; k >= 0; k--) {
+				bool seen = rand_r(&seed) % 2;
+				model_add(inbox, append(f, "INBOX", msg(round), seen ? STORE_FLAG_SEEN : 0,
+							NULL, 0, 0),
+					  seen);
+			}
+		} else if (op <= 3) {
+			enum store_flag_op fop = op == 1 ? STORE_FLAGS_ADD :
+					       op == 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_REPLACE;
+			uint32_t flags = op == 3 ? STORE_FLAG_FLAGGED : STORE_FLAG_SEEN;
+			assert_int_equal(store_view_set_flags(v, uids, n, fop, flags, NULL, &error),
+					 STORE_OK);
+			for (size_t i = 0; i < inbox->n; i++)
+				if (chosen[i])
+					inbox->seen[i] = op == 1;
+		} else if (op == 4) {
+			assert_int_equal(store_view_expunge_uids(v, uids, n, &error), STORE_OK);
+			for (size_t i = inbox->n; i-- > 0;)
+				if (chosen[i])
+					model_remove(inbox, i);
+		} else if (n > 0) {
+			uint32_t uv, *dest;
+			assert_int_equal(store_view_copy(v, uids, n, "Stash", op == 6, &uv, &dest,
+							 &error),
+					 STORE_OK);
+			size_t k = 0;
+			for (size_t i = 0; i < inbox->n; i++)
+				if (chosen[i])
+					model_add(archive, dest[k++], inbox->seen[i]);
+			free(dest);
+			for (size_t i = inbox->n; op == 6 && i-- > 0;)
+				if (chosen[i])
+					model_remove(inbox, i);
+		}
+		/* The session's own view catches up, as IMAP's would. */
+		struct store_sync_cb quiet = { NULL, NULL, NULL };
+		assert_int_equal(store_view_sync(v, true, &quiet, NULL, &error), STORE_OK);
+		model_expect(f, "INBOX", inbox, when);
+		model_expect(f, "Stash", archive, when);
+	}
+	store_view_close(&v);
+
+	/* An index written before the lists existed: they are built on open. */
+	MDB_txn *txn;
+	assert_int_equal(user_txn_begin(f->u, true, &txn, NULL), STORE_OK);
+	assert_int_equal(mdb_drop(txn, f->u->uids, 0), 0);
+	assert_int_equal(user_meta_put_u64(f->u, txn, "uid_lists", 0), STORE_OK);
+	assert_int_equal(user_txn_commit(f->u, txn, NULL), STORE_OK);
+	reopen(f);
+	model_expect(f, "INBOX", inbox, "lists rebuilt");
+	model_expect(f, "Stash", archive, "lists rebuilt");
+
+	/* Damaged lists (an entry lost, one too many): check rebuilds them,
+	   and says so; a second check finds nothing to do. */
+	assert_int_equal(user_txn_begin(f->u, true, &txn, NULL), STORE_OK);
+	assert_int_equal(uidlist_update(f->u, txn, 1, inbox->uid[3], &(uint32_t){ 0 }, NULL),
+			 STORE_OK);
+	assert_int_equal(uidlist_update(f->u, txn, 1, 99999, NULL, &(uint32_t){ 0 }), STORE_OK);
+	assert_int_equal(user_txn_commit(f->u, txn, NULL), STORE_OK);
+	struct store_check_report rep;
+	assert_int_equal(store_check(f->store, USER, &rep, NULL, NULL, NULL), STORE_OK);
+	assert_true(rep.uid_lists_rebuilt);
+	model_expect(f, "INBOX", inbox, "lists checked");
+	assert_int_equal(store_check(f->store, USER, &rep, NULL, NULL, NULL), STORE_OK);
+	assert_false(rep.uid_lists_rebuilt);
+
+	/* A mailbox deleted and made again starts empty. */
+	assert_int_equal(store_mailbox_delete(f->u, "Stash", &error), STORE_OK);
+	assert_int_equal(store_mailbox_create(f->u, "Stash", 0, &error), STORE_OK);
+	archive->n = 0;
+	model_expect(f, "Stash", archive, "Archive made again");
+	model_add(archive, append(f, "Stash", msg(1), 0, NULL, 0, 0), false);
+	model_expect(f, "Stash", archive, "Archive made again");
+	free(inbox);
+	free(archive);
+}
+
 /* ----------------------------------------------------------------- search */
 
 static size_t search(struct fixture *f, const struct store_search *k, uint32_t *out)
@@ -1021,14 +1196,6 @@ static void test_group_commit(void **state)
 
 /* --------------------------------------------------------------- recovery */
 
-static void reopen(struct fixture *f)
-{
-	store_user_close(&f->u);
-	char *error = NULL;
-	if (store_user_open(f->store, USER, &f->u, &error) < 0)
-		fail_msg("%s", error);
-}
-
 static void test_rebuild_keeps_everything(void **state)
 {
 	struct fixture *f = *state;
@@ -1349,6 +1516,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_after_new_keyword_letter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uid_lists_follow_every_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index_is_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_schema_is_rebuilt, setup, teardown),
