@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
-#include "common/parallel.h"
 #include "common/xalloc.h"
 #include "imapd/imap_commands.h"
 #include "imapd/imap_date.h"
@@ -38,14 +37,6 @@
 struct fetch_part {
 	const struct imap_section *sec;
 	const char *name; /* NULL: BODY[spec]<origin> */
-};
-
-/* A top-level HEADER.FIELDS(.NOT) of a batch message, filtered ahead. */
-struct filtered {
-	const struct imap_section *sec;	/* NULL: not filtered ahead */
-	size_t block_at, block_len;	/* the index's block, in blocks */
-	const struct fetch_state *st;
-	struct buf out;
 };
 
 /* One message of a batch. */
@@ -88,10 +79,6 @@ struct fetch_state {
 	struct batch_msg *batch;
 	struct store_read *reads;
 	struct buf read_buf;
-	/* and the header fields the index answers, filtered ahead: one per
-	   batch message and part (BATCH * part_count) */
-	struct filtered *filtered;
-	struct buf blocks;	/* the index's header blocks they come from */
 };
 
 static void fetch_state_free(void *p)
@@ -108,10 +95,6 @@ static void fetch_state_free(void *p)
 	free(st->batch);
 	free(st->reads);
 	buf_free(&st->read_buf);
-	for (size_t i = 0; st->filtered != NULL && i < BATCH * st->part_count; i++)
-		buf_free(&st->filtered[i].out);
-	free(st->filtered);
-	buf_free(&st->blocks);
 	free(st);
 }
 
@@ -310,17 +293,6 @@ static bool section_file_span(const struct store_msg *m, const struct imap_secti
 	return true;
 }
 
-/* The part's header fields for the batch message, when filtered ahead. */
-static const struct filtered *batch_filtered(const struct fetch_state *st,
-					     const struct batch_msg *bm, const struct fetch_part *part)
-{
-	if (st->filtered == NULL || bm < st->batch || bm >= st->batch + BATCH)
-		return NULL;
-	const struct filtered *f = &st->filtered[(size_t)(bm - st->batch) * st->part_count +
-						 (size_t)(part - st->parts)];
-	return f->sec != NULL ? f : NULL;
-}
-
 /* The bytes [offset, + len) of the batch message's file when they were
    read ahead, else NULL. */
 static const uint8_t *ahead_bytes(const struct batch_msg *bm, uint64_t offset, uint64_t len)
@@ -384,21 +356,15 @@ static int write_section(struct imap_job *j, struct fetch_state *st, struct stor
 		return 0;
 	}
 	if (range.filter_fields) {
-		const struct buf *fields = &st->scratch;
-		const struct filtered *f = bm != NULL ? batch_filtered(st, bm, part) : NULL;
-		if (f != NULL) {
-			fields = &f->out;
-		} else {
-			buf_clear(&st->scratch);
-			if (header_fields(r, *fd, m->uid, sec, &range, &st->scratch) < 0)
-				return -1;
-		}
-		imap_partial_apply(fields->len, sec, &start, &len);
+		buf_clear(&st->scratch);
+		if (header_fields(r, *fd, m->uid, sec, &range, &st->scratch) < 0)
+			return -1;
+		imap_partial_apply(st->scratch.len, sec, &start, &len);
 		section_name(out, part);
 		buf_append_byte(out, ' ');
 		literal_header(out, len);
 		size_t at = out->len;
-		buf_append(out, fields->data + start, (size_t)len);
+		buf_append(out, st->scratch.data + start, (size_t)len);
 		replace_nuls(out->data + at, (size_t)len);
 		return 0;
 	}
@@ -534,6 +500,23 @@ static int write_sections(struct imap_job *j, struct fetch_state *st, struct sto
 
 /* The structure record (ENVELOPE, BODYSTRUCTURE, part table) is
    compressed in the index; skip decompressing it when nothing needs it. */
+static bool needs_structure(const struct fetch_state *st);
+
+/* Whether anything asked for needs the message record (flags, dates,
+   sizes, the structure, a file), or only the index's header fields - a
+   message list's FETCH, which then skips reading the record. */
+static bool needs_record(const struct fetch_state *st)
+{
+	/* (Something must find out whether the message is still there.) */
+	if ((st->req.items & ~(unsigned)IMAP_FETCH_UID) != 0 || st->req.sets_seen ||
+	    st->part_count == 0)
+		return true;
+	for (size_t k = 0; k < st->part_count; k++)
+		if (!from_index(st->parts[k].sec))
+			return true;
+	return false;
+}
+
 static bool needs_structure(const struct fetch_state *st)
 {
 	if (st->req.items & (IMAP_FETCH_ENVELOPE | IMAP_FETCH_BODY | IMAP_FETCH_BODYSTRUCTURE))
@@ -542,56 +525,6 @@ static bool needs_structure(const struct fetch_state *st)
 		if (!from_index(st->parts[k].sec) && !whole_message(st->parts[k].sec))
 			return true;
 	return false;
-}
-
-static void filter_one(void *ctx, size_t i)
-{
-	struct filtered *f = &((struct filtered *)ctx)[i];
-	if (f->sec == NULL)
-		return;
-	buf_clear(&f->out);
-	imap_header_filter(span_make(f->st->blocks.data + f->block_at, f->block_len),
-			   f->sec->fields, f->sec->field_count,
-			   f->sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, &f->out);
-}
-
-/* Filters the header fields the index answers for the batch's first
-   `count` messages, sharing the work with helper threads: a message list
-   asks for nothing else, and scanning the lines is most of its cost. */
-static void filter_batch(struct fetch_state *st, struct store_reader *r, size_t count,
-			 size_t planned)
-{
-	bool any = false;
-	for (size_t k = 0; k < st->part_count; k++)
-		any |= from_index(st->parts[k].sec);
-	if (!any)
-		return;
-	if (st->filtered == NULL)
-		st->filtered = xcalloc(BATCH * st->part_count, sizeof(*st->filtered));
-	buf_clear(&st->blocks);
-	size_t n = 0;
-	for (size_t i = 0; i < count; i++) {
-		const struct batch_msg *bm = &st->batch[i];
-		for (size_t k = 0; k < st->part_count; k++, n++) {
-			struct filtered *f = &st->filtered[n];
-			const struct imap_section *sec = st->parts[k].sec;
-			f->sec = NULL;
-			/* Beyond what the step holds: filtered in its turn. */
-			if (!bm->present || !from_index(sec) || planned >= STEP_OUTPUT)
-				continue;
-			size_t at = st->blocks.len;
-			if (store_reader_header(r, bm->uid, sec->fields, sec->field_count,
-						&st->blocks) < 0) {
-				st->blocks.len = at;
-				continue;
-			}
-			*f = (struct filtered){ .sec = sec, .block_at = at,
-						.block_len = st->blocks.len - at, .st = st,
-						.out = f->out };
-			planned += f->block_len / 2 + 64; /* a guess: about half stays */
-		}
-	}
-	parallel_for(n, filter_one, st->filtered);
 }
 
 /* Reads the batch's records and, where its sections need only a few
@@ -603,7 +536,7 @@ static void plan_batch(struct imap_job *j, struct fetch_state *st, struct store_
 		       size_t from, size_t to)
 {
 	struct imap_session *s = j->s;
-	unsigned what = STORE_FETCH_FLAGS;
+	unsigned what = needs_record(st) ? STORE_FETCH_FLAGS : 0;
 	if (needs_structure(st))
 		what |= STORE_FETCH_STRUCTURE;
 	if (st->batch == NULL) {
@@ -615,8 +548,11 @@ static void plan_batch(struct imap_job *j, struct fetch_state *st, struct store_
 		struct batch_msg *bm = &st->batch[i - from];
 		bm->uid = st->uids[i];
 		bm->seq = store_view_seq(s->view, bm->uid);
+		/* Without the record, the index's header fields say whether
+		   the message is still there. */
+		bm->m = (struct store_msg){ .uid = bm->uid };
 		bm->present = bm->seq != 0 &&
-			      store_reader_get(r, bm->uid, what, &bm->m) == STORE_OK;
+			      (what == 0 || store_reader_get(r, bm->uid, what, &bm->m) == STORE_OK);
 		bm->ahead = span_make(NULL, 0);
 		bm->ahead_offset = UINT64_MAX; /* not read ahead */
 		uint64_t lo = UINT64_MAX, hi = 0;
@@ -636,7 +572,6 @@ static void plan_batch(struct imap_job *j, struct fetch_state *st, struct store_
 							   .len = (size_t)(hi - lo) };
 		total += (size_t)(hi - lo);
 	}
-	filter_batch(st, r, to - from, planned);
 	if (nreads == 0)
 		return;
 	buf_clear(&st->read_buf);
@@ -695,6 +630,9 @@ static void fetch_work(struct imap_job *j)
 			return;
 		}
 	}
+	/* A long answer fills the step: room for it at once, not by doubling. */
+	if (st->count - st->next > 64)
+		buf_reserve(&j->step.out, STEP_OUTPUT + 16 * 1024);
 	while (st->next < st->count && j->step.out.len < STEP_OUTPUT) {
 		size_t batch_end = st->next + BATCH < st->count ? st->next + BATCH : st->count;
 		set_seen(j, st, st->next, batch_end);

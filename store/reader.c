@@ -245,8 +245,13 @@ int store_reader_header_ref(struct store_reader *r, uint32_t uid, const char *co
 	if (ret == STORE_OK)
 		ret = msgindex_blob_at(r->headers, r->v->mailbox_id, uid, block_r,
 				       &r->header_scratch);
-	/* No record: the message has none of the cached fields. */
-	return ret == STORE_ERR_NOT_FOUND ? STORE_OK : ret;
+	if (ret != STORE_ERR_NOT_FOUND)
+		return ret;
+	/* No record: the message has none of the cached fields - or is
+	   gone (both records go in one transaction). */
+	struct msg_info mi;
+	ret = msgs_cursor(r);
+	return ret < 0 ? ret : msg_get_at(r->msgs, r->v->mailbox_id, uid, &mi);
 }
 
 int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,

@@ -331,7 +331,8 @@ int store_reader_get(struct store_reader *r, uint32_t uid, unsigned int what, st
    only those lines come, from the index; otherwise, or with fields NULL,
    the whole header block is read from the file. The caller picks the lines
    it wants (IMAP HEADER.FIELDS). The list is looked at once per reader:
-   pass the same unchanged array for every message. */
+   pass the same unchanged array for every message. STORE_ERR_NOT_FOUND:
+   the message is gone (so a caller needs no store_reader_get to know). */
 int store_reader_header(struct store_reader *r, uint32_t uid, const char *const *fields,
 			size_t count, struct buf *out);
 /* The same block borrowed (no copy): valid until the next call on the

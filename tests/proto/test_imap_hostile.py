@@ -1138,7 +1138,7 @@ def test_no_expunge_during_fetch_store_search(imap, transport):
     append(o, message(6))
     for command in ("FETCH 1:5 (UID)", "FETCH 5 (UID FLAGS)", "STORE 1:5 +FLAGS (\\Seen)",
                     "STORE 3 -FLAGS.SILENT (\\Seen)", "SEARCH ALL", "SEARCH 5", "FETCH 1:* UID",
-                    "COPY 1:5 Trash"):
+                    "UID FETCH 1:* BODY.PEEK[HEADER.FIELDS (Subject)]", "COPY 1:5 Trash"):
         lines = c.cmd("x " + command)
         assert not any(l.endswith(" EXPUNGE") for l in lines), (command, lines)
         assert lines[-1].startswith(("x OK", "x NO [EXPUNGEISSUED]")), (command, lines)

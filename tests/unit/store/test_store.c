@@ -254,6 +254,11 @@ static void test_append_stores_crlf(void **state)
 	const char *const uncached[] = { "X-Whatever" };
 	assert_int_equal(store_reader_header(r, uid, uncached, 1, &header), STORE_OK);
 	assert_string_equal(buf_cstr(&header), "Subject: hi\r\n\r\n");
+	buf_clear(&header);
+	/* A UID that is not there says so (callers need no other lookup to
+	   know a message is gone). */
+	assert_int_equal(store_reader_header(r, uid + 100, subject, 2, &header),
+			 STORE_ERR_NOT_FOUND);
 	buf_free(&header);
 	store_reader_end(&r);
 	/* Keyword names come back by id. */
@@ -285,6 +290,30 @@ static void test_append_stores_crlf(void **state)
 	closedir(d);
 	free(cur);
 	assert_true(found);
+}
+
+/* A message with none of the fields the index keeps has no header
+   record, and is still there; an expunged one is not. */
+static void test_header_of_bare_and_gone_messages(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t bare = append(f, "INBOX", "X-Only: 1\n\nbody\n", 0, NULL, 0, 0);
+	uint32_t gone = append(f, "INBOX", msg(2), 0, NULL, 0, 0);
+	struct store_view *v;
+	struct store_view_status st;
+	char *error = NULL;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, &error), STORE_OK);
+	assert_int_equal(store_view_expunge_uids(v, &gone, 1, &error), STORE_OK);
+	struct store_reader *r;
+	assert_int_equal(store_reader_begin(v, &r, &error), STORE_OK);
+	const char *const subject[] = { "Subject" };
+	struct buf header = BUF_INIT;
+	assert_int_equal(store_reader_header(r, bare, subject, 1, &header), STORE_OK);
+	assert_int_equal(header.len, 0);
+	assert_int_equal(store_reader_header(r, gone, subject, 1, &header), STORE_ERR_NOT_FOUND);
+	buf_free(&header);
+	store_reader_end(&r);
+	store_view_close(&v);
 }
 
 static void test_uids_never_reused(void **state)
@@ -1517,6 +1546,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uid_lists_follow_every_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_of_bare_and_gone_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index_is_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_schema_is_rebuilt, setup, teardown),
