@@ -198,17 +198,45 @@ static void push_uid(struct store_view *v, uint32_t uid)
 	v->uids[v->count++] = uid;
 }
 
-/* uidlist_read's chunks, appended to the view. */
+/* uidlist_read's chunks, gathered as runs of consecutive UIDs: a view
+   is kept compact anyway (store_view_compact), and a large mailbox's UIDs
+   are mostly runs, so the whole array need never exist. */
+struct run_builder {
+	struct uid_run *runs;
+	size_t count, cap;
+	size_t uids;
+};
+
 static void push_uids(void *ctx, const uint32_t *uids, size_t count)
 {
-	struct store_view *v = ctx;
-	view_expand(v);
-	if (v->count + count > v->cap) {
-		v->cap = v->cap * 2 > v->count + count ? v->cap * 2 : v->count + count;
-		v->uids = xreallocarray(v->uids, v->cap, sizeof(*v->uids));
+	struct run_builder *b = ctx;
+	for (size_t i = 0; i < count; i++, b->uids++) {
+		struct uid_run *last = b->count > 0 ? &b->runs[b->count - 1] : NULL;
+		if (last != NULL && uids[i] == last->uid + last->len) {
+			last->len++;
+			continue;
+		}
+		if (b->count == b->cap) {
+			b->cap = b->cap ? b->cap * 2 : 64;
+			b->runs = xreallocarray(b->runs, b->cap, sizeof(*b->runs));
+		}
+		b->runs[b->count++] = (struct uid_run){ uids[i], (uint32_t)b->uids + 1, 1 };
 	}
-	memcpy(v->uids + v->count, uids, count * sizeof(*uids));
-	v->count += count;
+}
+
+/* Gives the view the UIDs gathered: as runs when that is the smaller form
+   (store_view_compact's rule), else as the plain array. */
+static void take_runs(struct store_view *v, struct run_builder *b)
+{
+	v->count = b->uids;
+	if (b->uids >= 256 && b->count * sizeof(struct uid_run) < b->uids * sizeof(uint32_t) / 2) {
+		v->runs = xreallocarray(b->runs, b->count > 0 ? b->count : 1, sizeof(*v->runs));
+		v->run_count = b->count;
+		return;
+	}
+	v->runs = b->runs;
+	v->run_count = b->count;
+	view_expand(v); /* (an empty mailbox has no runs: nothing to expand) */
 }
 
 /* Loads the mailbox record and every UID, with the unseen statistics. */
@@ -227,7 +255,9 @@ static int load(struct store_view *v, MDB_txn *txn, struct mailbox_rec *rec,
 	v->modseq = rec->highest_modseq;
 	v->count = 0;
 	memset(st, 0, sizeof(*st));
-	ret = uidlist_read(u, txn, rec->id, UIDLIST_ALL, push_uids, v);
+	struct run_builder b = { NULL, 0, 0, 0 };
+	ret = uidlist_read(u, txn, rec->id, UIDLIST_ALL, push_uids, &b);
+	take_runs(v, &b); /* a new view: no map yet */
 	uint32_t first_unseen;
 	size_t unseen;
 	if (ret == STORE_OK)

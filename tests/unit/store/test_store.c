@@ -674,14 +674,14 @@ static void reopen(struct fixture *f)
 /* What SELECT must report for a mailbox: its UIDs in order, which are
    seen. */
 struct model {
-	uint32_t uid[512];
-	bool seen[512];
+	uint32_t uid[1024];
+	bool seen[1024];
 	size_t n;
 };
 
 static void model_add(struct model *m, uint32_t uid, bool seen)
 {
-	assert_true(m->n < 512);
+	assert_true(m->n < 1024);
 	assert_true(m->n == 0 || uid > m->uid[m->n - 1]);
 	m->uid[m->n] = uid;
 	m->seen[m->n++] = seen;
@@ -740,8 +740,11 @@ static void test_uid_lists_follow_every_change(void **state)
 {
 	struct fixture *f = *state;
 	struct model *inbox = xcalloc(1, sizeof(*inbox)), *archive = xcalloc(1, sizeof(*archive));
+	model_expect(f, "INBOX", inbox, "empty");
 	unsigned int seed = 7;
-	for (int i = 1; i <= 60; i++)
+	/* Over 256 UIDs in a row: a view opens them as runs; the expunges
+	   below scatter them until the plain array is the smaller form. */
+	for (int i = 1; i <= 300; i++)
 		model_add(inbox, append(f, "INBOX", msg(i), i % 3 == 0 ? STORE_FLAG_SEEN : 0, NULL,
 					0, 0),
 			  i % 3 == 0);
@@ -750,9 +753,16 @@ static void test_uid_lists_follow_every_change(void **state)
 	struct store_view *v;
 	struct store_view_status st;
 	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, &error), STORE_OK);
-	uint32_t uids[512];
-	bool chosen[512];
+	uint32_t uids[1024];
+	bool chosen[1024];
 	char when[64];
+	/* A few holes: five runs, still the compact form. */
+	uint32_t holes[] = { 50, 100, 150, 200 };
+	assert_int_equal(store_view_expunge_uids(v, holes, 4, &error), STORE_OK);
+	for (size_t i = inbox->n; i-- > 0;)
+		if (inbox->uid[i] % 50 == 0 && inbox->uid[i] <= 200)
+			model_remove(inbox, i);
+	model_expect(f, "INBOX", inbox, "four holes");
 	for (int round = 0; round < 60; round++) {
 		int op = (int)(rand_r(&seed) % 7);
 		size_t n = pick(inbox, &seed, uids, chosen);
