@@ -26,7 +26,7 @@
 #include "store/store.h"
 
 #define STEP_OUTPUT (256 * 1024)
-#define BATCH 512 /* messages per read transaction */
+#define BATCH 128 /* messages per read transaction */
 /* A message's sections read ahead with its batch when they lie within
    this many bytes of its file (message lists, previews); larger ones are
    read, or streamed, when their turn comes. */
@@ -48,8 +48,9 @@ struct batch_msg {
 	   when they were read ahead (ahead.ptr NULL: not). */
 	struct span ahead;
 	uint64_t ahead_offset;
-	size_t read;		/* its entry in reads, while planning */
+	size_t read;		/* its entry in reads (NO_READ: none) */
 };
+#define NO_READ SIZE_MAX
 
 struct fetch_state {
 	struct arena arena; /* the parsed request */
@@ -527,13 +528,29 @@ static bool needs_structure(const struct fetch_state *st)
 	return false;
 }
 
-/* Reads the batch's records and, where its sections need only a few
-   kilobytes of each file, those bytes of all its files at once (the
-   opens and reads shared with helper threads: store_reader_read_many).
-   Only as many messages are read ahead as the step's output will hold;
-   a message left out, or whose read failed, is read the usual way. */
-static void plan_batch(struct imap_job *j, struct fetch_state *st, struct store_reader *r,
-		       size_t from, size_t to)
+/* About how much of the step's output a message's answer takes, besides
+   its file bytes: what the request asks of its record. */
+static size_t answer_estimate(const struct fetch_state *st, const struct store_msg *m)
+{
+	size_t n = 64;
+	if (st->req.items & IMAP_FETCH_ENVELOPE)
+		n += m->envelope.len;
+	if (st->req.items & IMAP_FETCH_BODY)
+		n += m->body.len;
+	if (st->req.items & IMAP_FETCH_BODYSTRUCTURE)
+		n += m->bodystructure.len;
+	return n;
+}
+
+/* Reads the records of the batch's messages from `from` on, as many as
+   the step's output will hold (so none is read, nor its structure
+   unpacked, for a step that ends before it), and, where their sections
+   need only a few kilobytes of each file, those bytes of all their files
+   at once (the opens and reads shared with helper threads:
+   store_reader_read_many). A message whose read failed is read the usual
+   way. Returns where the planned messages end (at least one). */
+static size_t plan_batch(struct imap_job *j, struct fetch_state *st, struct store_reader *r,
+			 size_t from, size_t to)
 {
 	struct imap_session *s = j->s;
 	unsigned what = needs_record(st) ? STORE_FETCH_FLAGS : 0;
@@ -543,10 +560,10 @@ static void plan_batch(struct imap_job *j, struct fetch_state *st, struct store_
 		st->batch = xcalloc(BATCH, sizeof(*st->batch));
 		st->reads = xcalloc(BATCH, sizeof(*st->reads));
 	}
-	size_t nreads = 0, planned = j->step.out.len, total = 0;
-	for (size_t i = from; i < to; i++) {
-		struct batch_msg *bm = &st->batch[i - from];
-		bm->uid = st->uids[i];
+	size_t nreads = 0, planned = j->step.out.len, total = 0, end = from;
+	for (; end < to && (end == from || planned < STEP_OUTPUT); end++) {
+		struct batch_msg *bm = &st->batch[end - from];
+		bm->uid = st->uids[end];
 		bm->seq = store_view_seq(s->view, bm->uid);
 		/* Without the record, the index's header fields say whether
 		   the message is still there. */
@@ -554,18 +571,21 @@ static void plan_batch(struct imap_job *j, struct fetch_state *st, struct store_
 		bm->present = bm->seq != 0 &&
 			      (what == 0 || store_reader_get(r, bm->uid, what, &bm->m) == STORE_OK);
 		bm->ahead = span_make(NULL, 0);
-		bm->ahead_offset = UINT64_MAX; /* not read ahead */
+		bm->read = NO_READ;
+		if (!bm->present)
+			continue;
+		planned += answer_estimate(st, &bm->m);
 		uint64_t lo = UINT64_MAX, hi = 0;
-		for (size_t k = 0; bm->present && k < st->part_count; k++) {
+		for (size_t k = 0; k < st->part_count; k++) {
 			uint64_t a, b;
 			if (section_file_span(&bm->m, st->parts[k].sec, &a, &b)) {
 				lo = a < lo ? a : lo;
 				hi = b > hi ? b : hi;
 			}
 		}
-		if (lo >= hi || hi - lo > READ_AHEAD_MAX || planned >= STEP_OUTPUT)
+		if (lo >= hi || hi - lo > READ_AHEAD_MAX)
 			continue;
-		planned += (size_t)(hi - lo) + 128; /* with the item names */
+		planned += (size_t)(hi - lo);
 		bm->ahead_offset = lo;
 		bm->read = nreads;
 		st->reads[nreads++] = (struct store_read){ .uid = bm->uid, .offset = lo,
@@ -573,7 +593,7 @@ static void plan_batch(struct imap_job *j, struct fetch_state *st, struct store_
 		total += (size_t)(hi - lo);
 	}
 	if (nreads == 0)
-		return;
+		return end;
 	buf_clear(&st->read_buf);
 	buf_reserve(&st->read_buf, total);
 	size_t at = 0;
@@ -582,11 +602,12 @@ static void plan_batch(struct imap_job *j, struct fetch_state *st, struct store_
 		at += st->reads[i].len;
 	}
 	store_reader_read_many(r, st->reads, nreads);
-	for (size_t i = 0; i < to - from; i++) {
+	for (size_t i = 0; i < end - from; i++) {
 		struct batch_msg *bm = &st->batch[i];
-		if (bm->ahead_offset != UINT64_MAX && st->reads[bm->read].ok)
+		if (bm->read != NO_READ && st->reads[bm->read].ok)
 			bm->ahead = span_make(st->reads[bm->read].dest, st->reads[bm->read].len);
 	}
+	return end;
 }
 
 static void fetch_work(struct imap_job *j)
@@ -644,7 +665,7 @@ static void fetch_work(struct imap_job *j)
 			return;
 		}
 		size_t batch_start = st->next;
-		plan_batch(j, st, r, batch_start, batch_end);
+		batch_end = plan_batch(j, st, r, batch_start, batch_end);
 		int streaming = 0;
 		while (st->next < batch_end && j->step.out.len < STEP_OUTPUT && streaming == 0) {
 			struct batch_msg *bm = &st->batch[st->next++ - batch_start];

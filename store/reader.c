@@ -277,11 +277,11 @@ int store_reader_open(struct store_reader *r, uint32_t uid, char **error_r)
 	return open_file(r->v, r->txn, r->msgs, uid, &r->cur_fd, error_r);
 }
 
-/* store_reader_read_many: names relative to cur/, worked out on the
+/* store_reader_read_many: file paths (opened relative to cur/) worked out on the
    caller's thread (they need the index); the files are read on any. */
 struct read_many {
 	int dir_fd;
-	char **names;
+	char **paths; /* NULL: left to the usual path */
 	struct store_read *reads;
 };
 
@@ -289,9 +289,9 @@ static void read_one(void *ctx, size_t i)
 {
 	struct read_many *rm = ctx;
 	struct store_read *rd = &rm->reads[i];
-	if (rm->names[i] == NULL)
+	if (rm->paths[i] == NULL)
 		return;
-	int fd = openat(rm->dir_fd, rm->names[i], O_RDONLY | O_CLOEXEC);
+	int fd = openat(rm->dir_fd, strrchr(rm->paths[i], '/') + 1, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	rd->ok = pread_exact(fd, rd->offset, rd->dest, rd->len) == 0;
@@ -306,7 +306,7 @@ void store_reader_read_many(struct store_reader *r, struct store_read *reads, si
 	if (open_cur_dir(v, &r->cur_fd) < 0 || msgs_cursor(r) < 0)
 		return;
 	struct read_many rm = { .dir_fd = r->cur_fd, .reads = reads,
-				.names = xcalloc(count, sizeof(char *)) };
+				.paths = xcalloc(count, sizeof(char *)) };
 	for (size_t i = 0; i < count; i++) {
 		struct msg_info mi;
 		/* Keywords whose letters are not known yet are left to the
@@ -314,16 +314,14 @@ void store_reader_read_many(struct store_reader *r, struct store_read *reads, si
 		if (msg_get_at(r->msgs, v->mailbox_id, reads[i].uid, &mi) < 0 ||
 		    (mi.keywords != 0 && (v->file_letters == NULL || !keywords_named(v, mi.keywords))))
 			continue;
-		char *path = msgfile_current_path(v->folder, mi.name, mi.flags, mi.keywords,
-						  mi.keywords != 0 ? v->file_letters : NULL,
-						  v->keyword_names);
-		rm.names[i] = xstrdup(strrchr(path, '/') + 1);
-		free(path);
+		rm.paths[i] = msgfile_current_path(v->folder, mi.name, mi.flags, mi.keywords,
+						   mi.keywords != 0 ? v->file_letters : NULL,
+						   v->keyword_names);
 	}
 	parallel_for(count, read_one, &rm);
 	for (size_t i = 0; i < count; i++)
-		free(rm.names[i]);
-	free(rm.names);
+		free(rm.paths[i]);
+	free(rm.paths);
 }
 
 int store_view_open_message(struct store_view *v, uint32_t uid, char **error_r)

@@ -824,6 +824,22 @@ def test_fetch_many_messages_read_ahead(imap, transport):
                          (b"BODY[HEADER.FIELDS.NOT (SUBJECT)]", not_subject),
                          (b"BODY[1]", part1),
                          (b"BODY[HEADER.FIELDS (SUBJECT FROM)]", from_subject)], i
+
+    # Answers larger than one step of output (256 KB): each step reads
+    # ahead only what it sends, and the next picks up where it stopped.
+    for i in range(41, 49):
+        msgs[i] = message(i, b"".join(b"%05d long line of message %d\r\n" % (k, i)
+                                      for k in range(2000)))
+        append(c, msgs[i])
+    assert c.cmd("s NOOP")[-1] == "s OK NOOP completed."
+    raw = raw_cmd(c, "t UID FETCH 1:* (BODY.PEEK[TEXT])")
+    got, tail = parse_fetches(raw)
+    # (7 and 12 still have records, and sequence numbers, but no file.)
+    assert tail == b"t NO [EXPUNGEISSUED] Some of the requested messages no longer exist.\r\n"
+    assert sorted(got) == [i for i in range(1, 49) if i not in (7, 12)]
+    for i, items in got.items():
+        text = msgs[i].replace(b"\x00", b"\x80").split(b"\r\n\r\n", 1)[1]
+        assert items == [(b"BODY[TEXT]", text)], i
     assert_alive(imap, transport, c)
 
 
