@@ -3,11 +3,11 @@
  *
  * One LMDB write transaction takes a batch of finished drafts: quota,
  * UIDs, records and index entries first (LMDB work can be retried if the
- * map must grow), then the renames tmp/ -> cur/ with the UID in the name,
- * and the commit, with an fsync of every cur/ touched beside it
- * (dirsync.c). Only after both have returned may the caller acknowledge.
- * If the commit fails the files go back to tmp/ and are removed: nothing
- * half-visible remains.
+ * map must grow), then each draft's file is put in cur/ with the UID in
+ * its name (linked, or renamed from tmp/: draft.c), and the commit, with
+ * an fsync of every cur/ touched beside it (dirsync.c). Only after both
+ * have returned may the caller acknowledge. If the commit fails the files
+ * leave cur/ again and are removed: nothing half-visible remains.
  *
  * store_deliver() adds group commit: concurrent callers queue up and the
  * first one commits everyone's messages in a single transaction, so
@@ -216,12 +216,12 @@ static int index_batch(struct batch *b, MDB_txn *txn, struct store_append *items
 	return ret;
 }
 
-/* Puts renamed files back where they were (the commit failed). */
-static void undo_renames(struct store_append *items, size_t count, char **final_paths)
+/* Takes placed files out of cur/ again (the commit failed). */
+static void undo_places(struct store_append *items, size_t count, char **final_paths)
 {
 	for (size_t i = 0; i < count; i++)
 		if (items[i].result == STORE_OK && final_paths[i] != NULL)
-			rename(final_paths[i], items[i].draft->tmp_path);
+			draft_unplace(items[i].draft, final_paths[i]);
 }
 
 static int move_files(struct batch *b, struct store_append *items, size_t count, char **error_r)
@@ -229,14 +229,9 @@ static int move_files(struct batch *b, struct store_append *items, size_t count,
 	for (size_t i = 0; i < count; i++) {
 		if (items[i].result != STORE_OK)
 			continue;
-		/* The file's mtime carries INTERNALDATE, so a rebuilt index
-		   gets it back. */
-		struct timespec times[2] = { { items[i].internaldate, 0 },
-					     { items[i].internaldate, 0 } };
-		utimensat(AT_FDCWD, items[i].draft->tmp_path, times, 0);
-		if (rename(items[i].draft->tmp_path, b->final_paths[i]) < 0) {
+		if (draft_place(items[i].draft, b->final_paths[i], items[i].internaldate) < 0) {
 			int ret = store_sys_error("cannot move into place", b->final_paths[i], error_r);
-			undo_renames(items, i, b->final_paths);
+			undo_places(items, i, b->final_paths);
 			return ret;
 		}
 	}
@@ -330,7 +325,7 @@ static int append_batch(struct store_user *u, struct store_append *items, size_t
 		if (ret != STORE_OK) {
 			user_txn_abort(u, txn);
 		} else {
-			/* The renames are made durable while the index commits;
+			/* The new names are made durable while the index commits;
 			   the caller acknowledges only once both are. A crash
 			   between the two leaves, for messages never acknowledged,
 			   either files without records or records without files,
@@ -340,7 +335,7 @@ static int append_batch(struct store_user *u, struct store_append *items, size_t
 			ret = user_txn_commit(u, txn, error_r);
 			int synced = dir_sync_finish(&ds, ret == STORE_OK ? error_r : NULL);
 			if (ret != STORE_OK)
-				undo_renames(items, count, b.final_paths);
+				undo_places(items, count, b.final_paths);
 			else
 				ret = synced; /* committed, but not known durable: no 250 */
 		}
@@ -352,16 +347,14 @@ static int append_batch(struct store_user *u, struct store_append *items, size_t
 	}
 
 	/* Drafts are consumed either way: committed files now live in cur/,
-	   everything else is removed from tmp/. */
+	   everything else is removed. */
 	for (size_t i = 0; i < count; i++) {
 		if (ret != STORE_OK)
 			items[i].result = ret;
-		struct store_draft *d = items[i].draft;
-		if (d != NULL && items[i].result == STORE_OK) {
-			free(d->tmp_path);
-			d->tmp_path = NULL; /* not unlinked by abort */
-		}
-		store_draft_abort(&items[i].draft);
+		if (items[i].result == STORE_OK)
+			draft_consumed(&items[i].draft);
+		else
+			store_draft_abort(&items[i].draft);
 	}
 	if (ret == STORE_OK)
 		for (size_t i = 0; i < b.box_count; i++) {

@@ -54,6 +54,7 @@ struct store {
 	int notify_fd;	       /* our datagram socket, or -1 */
 	char *notify_path;
 	uint32_t file_seq;     /* Q<n> in file names; atomic */
+	bool named_drafts;     /* O_TMPFILE refused here once: name drafts in tmp/; atomic */
 };
 
 /* A pending store_deliver() in the group-commit queue. */
@@ -314,7 +315,12 @@ int dir_sync_finish(struct dir_sync *ds, char **error_r);
 
 struct store_draft {
 	struct store_user *u;
+	/* A draft is an unnamed file in tmp/ (O_TMPFILE) that the commit
+	   links into cur/; tmp_path is then NULL and fd stays open until the
+	   draft is consumed. Where O_TMPFILE is not supported it is a named
+	   file at tmp_path that the commit renames. */
 	char *tmp_path;
+	char *where;		   /* for error messages: tmp_path or the tmp/ directory */
 	char *base;		   /* "<sec>.M<usec>P<pid>Q<n>.<host>" */
 	int fd;
 	struct buf out;		   /* write buffer */
@@ -330,6 +336,13 @@ struct store_draft {
 	bool finished;
 };
 
+/* Puts a finished draft's file at path in cur/ (link or rename), with
+   INTERNALDATE as its mtime. -1 with errno on failure. */
+int draft_place(struct store_draft *d, const char *path, int64_t internaldate);
+/* Undoes draft_place (the commit failed): the draft is as before. */
+void draft_unplace(struct store_draft *d, const char *path);
+/* Frees a draft whose file was placed and committed: it stays in cur/. */
+void draft_consumed(struct store_draft **dp);
 /* Collects search text into a draft (a struct store_draft as ctx). */
 void draft_capture_text(void *ctx, enum mime_text_kind kind, const char *utf8, size_t len);
 /* Removes a directory tree the store owns. */

@@ -333,6 +333,21 @@ static void test_uids_never_reused(void **state)
 	assert_int_equal(append(f, "INBOX", msg(6), 0, NULL, 0, 0), 6);
 }
 
+/* Entries in a Maildir subfolder of the demo user (tmp, cur). */
+static int count_entries(struct fixture *f, const char *sub)
+{
+	char *path = xasprintf("%s/users/%s/Maildir/%s", f->data, USER, sub);
+	DIR *dir = opendir(path);
+	assert_non_null(dir);
+	struct dirent *de;
+	int files = 0;
+	while ((de = readdir(dir)) != NULL)
+		files += de->d_name[0] != '.';
+	closedir(dir);
+	free(path);
+	return files;
+}
+
 static void test_append_to_missing_mailbox_and_quota(void **state)
 {
 	struct fixture *f = *state;
@@ -345,15 +360,7 @@ static void test_append_to_missing_mailbox_and_quota(void **state)
 	assert_int_equal(store_append(f->u, &item, 1, &error), STORE_OK);
 	assert_int_equal(item.result, STORE_ERR_NOT_FOUND);
 	/* The draft is gone from tmp/ either way. */
-	char *tmp = xasprintf("%s/users/%s/Maildir/tmp", f->data, USER);
-	DIR *dir = opendir(tmp);
-	struct dirent *de;
-	int files = 0;
-	while ((de = readdir(dir)) != NULL)
-		files += de->d_name[0] != '.';
-	closedir(dir);
-	free(tmp);
-	assert_int_equal(files, 0);
+	assert_int_equal(count_entries(f, "tmp"), 0);
 
 	assert_int_equal(store_quota_set(f->store, USER, 0, 2, &error), STORE_OK);
 	append(f, "INBOX", msg(1), 0, NULL, 0, 0);
@@ -368,6 +375,64 @@ static void test_append_to_missing_mailbox_and_quota(void **state)
 	store_quota_get(f->u, &q);
 	assert_int_equal(q.used_messages, 2);
 	assert_int_equal(q.limit_messages, 2);
+}
+
+/* Both kinds of draft (unnamed O_TMPFILE, and named in tmp/ where the
+   file system has no O_TMPFILE) end up the same: committed in cur/ with
+   their bytes and INTERNALDATE as mtime, or gone without a trace. */
+static void test_drafts_unnamed_and_named(void **state)
+{
+	struct fixture *f = *state;
+	char *error = NULL;
+	for (int named = 0; named < 2; named++) {
+		f->store->named_drafts = named;
+		struct store_draft *d;
+		assert_int_equal(store_draft_begin(f->u, &d, &error), STORE_OK);
+		assert_int_equal(store_draft_write(d, "Subject: d\n\nbody\n", 17, &error), STORE_OK);
+		assert_int_equal(store_draft_finish(d, &error), STORE_OK);
+		/* A named draft is a file in tmp/; an unnamed one is nowhere
+		   until the commit links it (a test machine on a file system
+		   without O_TMPFILE makes both named). */
+		bool unnamed = d->tmp_path == NULL;
+		assert_true(named ? !unnamed : (unnamed || f->store->named_drafts));
+		assert_int_equal(count_entries(f, "tmp"), unnamed ? 0 : 1);
+		int before = count_entries(f, "cur");
+		struct store_append item = { .draft = d, .mailbox = "INBOX",
+					     .internaldate = 1600000000 + named };
+		assert_int_equal(store_append(f->u, &item, 1, &error), STORE_OK);
+		assert_int_equal(item.result, STORE_OK);
+		assert_null(item.draft);
+		assert_int_equal(count_entries(f, "tmp"), 0);
+		assert_int_equal(count_entries(f, "cur"), before + 1);
+
+		struct store_view *v;
+		struct store_view_status st;
+		assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, NULL), STORE_OK);
+		char *text = read_message(v, item.uid);
+		assert_string_equal(text, "Subject: d\r\n\r\nbody\r\n");
+		free(text);
+		int fd = store_view_open_message(v, item.uid, NULL);
+		struct stat sb;
+		assert_int_equal(fstat(fd, &sb), 0);
+		assert_int_equal(sb.st_mtime, 1600000000 + named);
+		assert_int_equal(sb.st_nlink, 1);
+		close(fd);
+		store_view_close(&v);
+
+		/* Abandoned, and refused by the commit: nothing is left. */
+		assert_int_equal(store_draft_begin(f->u, &d, &error), STORE_OK);
+		assert_int_equal(store_draft_write(d, "x\n", 2, &error), STORE_OK);
+		store_draft_abort(&d);
+		assert_int_equal(store_draft_begin(f->u, &d, &error), STORE_OK);
+		assert_int_equal(store_draft_write(d, "x\n", 2, &error), STORE_OK);
+		assert_int_equal(store_draft_finish(d, &error), STORE_OK);
+		item = (struct store_append){ .draft = d, .mailbox = "Nowhere" };
+		assert_int_equal(store_append(f->u, &item, 1, &error), STORE_OK);
+		assert_int_equal(item.result, STORE_ERR_NOT_FOUND);
+		assert_int_equal(count_entries(f, "tmp"), 0);
+		assert_int_equal(count_entries(f, "cur"), before + 1);
+	}
+	f->store->named_drafts = false;
 }
 
 /* ------------------------------------------------------------------ views */
@@ -1533,6 +1598,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_default_folders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drafts_unnamed_and_named, setup, teardown),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_words_unique),
 		cmocka_unit_test(test_words_fold_while_scanning),
