@@ -17,7 +17,12 @@
  *     compare with its checked drain.
  *
  *   pop3_timer HOST PORT WINDOW
- * then one phase per stdin line; each answers one line out,
+ *   pop3_timer --floor N
+ * The second form times N one-at-a-time round trips to a server that does
+ * nothing (a child process with an epoll loop answering each line "+OK"):
+ * the least a sequential drain of N commands can take on this machine,
+ * whatever the server. It prints the seconds. The first form reads
+ * one phase per stdin line; each answers one line out,
  *   <seconds> key=value... status=<the phase's last reply line>
  * seconds from the phase's first send (login: from connect) to its last
  * reply. WINDOW commands at most are unanswered at a time, and more are
@@ -31,6 +36,8 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
 
 #include "timer_io.h"
 
@@ -205,11 +212,67 @@ static void list_uidl(struct drain *d)
 	read_listing(d, 1);
 }
 
+/* The do-nothing server of --floor: reads what comes (non-blocking, woken
+   by epoll as an event-driven server is) and answers each line. */
+static void floor_server(int listener)
+{
+	int fd = accept(listener, NULL, NULL);
+	if (fd < 0)
+		_exit(1);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	char buf[4096];
+	for (;;) {
+		if (epoll_wait(ep, &ev, 1, 60000) <= 0)
+			_exit(1);
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n <= 0)
+			_exit(0);
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] == '\n' && send(fd, "+OK\r\n", 5, MSG_NOSIGNAL) != 5)
+				_exit(1);
+	}
+}
+
+static void round_trip_floor(unsigned long n)
+{
+	int listener = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t salen = sizeof(sa);
+	if (listener < 0 || bind(listener, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(listener, 1) < 0 || getsockname(listener, (struct sockaddr *)&sa, &salen) < 0)
+		die("floor: listen");
+	pid_t child = fork();
+	if (child < 0)
+		die("floor: fork");
+	if (child == 0)
+		floor_server(listener);
+	close(listener);
+	char port[16];
+	snprintf(port, sizeof(port), "%u", (unsigned)ntohs(sa.sin_port));
+	struct drain d = { .r.fd = -1, .window = 1 };
+	connect_to(&d.r, "127.0.0.1", port);
+	run_commands(&d, "NOOP", 200 < n ? 200 : n, false); /* warm up */
+	double t0 = now();
+	run_commands(&d, "NOOP", n, false);
+	printf("%.9f\n", now() - t0);
+	close(d.r.fd);
+	free(d.r.buf);
+	waitpid(child, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	timer_name = "pop3_timer";
+	if (argc == 3 && strcmp(argv[1], "--floor") == 0 && atol(argv[2]) >= 1) {
+		round_trip_floor((unsigned long)atol(argv[2]));
+		return 0;
+	}
 	if (argc != 4 || atol(argv[3]) < 1)
-		die("usage: pop3_timer HOST PORT WINDOW");
+		die("usage: pop3_timer HOST PORT WINDOW | pop3_timer --floor N");
 	struct drain d = { .r.fd = -1, .window = (unsigned long)atol(argv[3]) };
 	char line[1024];
 	setvbuf(stdout, NULL, _IOLBF, 0);
