@@ -379,18 +379,24 @@ int store_append(struct store_user *u, struct store_append *items, size_t count,
 int store_deliver(struct store_user *u, struct store_append *item, char **error_r)
 {
 	struct deliver_waiter me = { .item = item };
+	sem_init(&me.wake, 0, 0);
 	pthread_mutex_lock(&u->commit_lock);
 	struct deliver_waiter **tail = &u->queue;
 	while (*tail != NULL)
 		tail = &(*tail)->next;
 	*tail = &me;
-	while (!me.done) {
-		if (u->committing) {
-			pthread_cond_wait(&u->commit_cond, &u->commit_lock);
-			continue;
-		}
+	/* Nobody committing: lead at once. Otherwise wait to be told that
+	   our commit is done, or that we lead the next one. */
+	bool lead = !u->committing;
+	u->committing = true;
+	pthread_mutex_unlock(&u->commit_lock);
+	if (!lead)
+		while (sem_wait(&me.wake) != 0)
+			; /* EINTR */
+
+	if (!me.done) {
 		/* Lead: commit everything queued so far, ours included. */
-		u->committing = true;
+		pthread_mutex_lock(&u->commit_lock);
 		struct deliver_waiter *batch = u->queue;
 		u->queue = NULL;
 		pthread_mutex_unlock(&u->commit_lock);
@@ -406,29 +412,35 @@ int store_deliver(struct store_user *u, struct store_append *item, char **error_
 		struct merge_list ml = { NULL, 0 };
 		int ret = append_batch(u, items, n, &ml, &error);
 
+		/* Whoever queued meanwhile is led by its first: the queue
+		   stays "committing", so no one else starts a commit. */
 		pthread_mutex_lock(&u->commit_lock);
+		struct deliver_waiter *next_leader = u->queue;
+		if (next_leader == NULL)
+			u->committing = false;
+		u->commits++;
+		pthread_cond_broadcast(&u->commit_cond);
+		pthread_mutex_unlock(&u->commit_lock);
+
 		i = 0;
 		for (struct deliver_waiter *w = batch, *next; w != NULL; w = next) {
-			next = w->next;
+			next = w->next; /* w may be gone once posted */
 			*w->item = items[i++];
 			if (ret != STORE_OK && error != NULL)
 				w->error = xstrdup(error);
 			w->done = true;
+			if (w != &me)
+				sem_post(&w->wake);
 		}
+		if (next_leader != NULL)
+			sem_post(&next_leader->wake); /* not done: it leads */
 		free(items);
 		free(error);
-		u->committing = false;
-		u->commits++;
-		pthread_cond_broadcast(&u->commit_cond);
-		if (ml.count > 0) {
-			/* Everyone else is answered; the leader pays for the
-			   merge, outside the queue so commits go on meanwhile. */
-			pthread_mutex_unlock(&u->commit_lock);
-			merge_due(u, &ml);
-			pthread_mutex_lock(&u->commit_lock);
-		}
+		/* Everyone else is answered; the leader pays for the merge,
+		   outside the queue so commits go on meanwhile. */
+		merge_due(u, &ml);
 	}
-	pthread_mutex_unlock(&u->commit_lock);
+	sem_destroy(&me.wake);
 	if (me.error != NULL) {
 		if (error_r != NULL && *error_r == NULL)
 			*error_r = me.error;

@@ -11,6 +11,7 @@
 #define PETREL_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -57,11 +58,15 @@ struct store {
 	bool named_drafts;     /* O_TMPFILE refused here once: name drafts in tmp/; atomic */
 };
 
-/* A pending store_deliver() in the group-commit queue. */
+/* A pending store_deliver() in the group-commit queue. Each waiter is
+   woken once, on its own semaphore: when its commit is done, or when it
+   is to lead the next one (a shared condition variable woke every waiter
+   at every commit, and most went back to sleep). */
 struct deliver_waiter {
 	struct deliver_waiter *next;
 	struct store_append *item;
-	bool done;
+	sem_t wake;
+	bool done;  /* set by the leader before it posts wake */
 	char *error;
 };
 
@@ -79,7 +84,8 @@ struct store_user {
 	pthread_rwlock_t env_lock;
 	MDB_dbi meta, mailboxes, mailbox_ids, subscriptions, keywords, msgs, cache, headers,
 		words, dict, pending, modseq, uids;
-	/* Group commit (store_deliver). */
+	/* Group commit (store_deliver). commit_cond is broadcast after each
+	   commit, for append_give_way() only. */
 	pthread_mutex_t commit_lock;
 	pthread_cond_t commit_cond;
 	struct deliver_waiter *queue;
