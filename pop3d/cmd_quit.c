@@ -3,7 +3,8 @@
  * login it is the UPDATE state: the session's marks go to the store
  * (pop3_maildrop_update: \Seen, then the deletions, so IMAP sessions see
  * EXPUNGE) and the maildrop is released - all before "+OK" goes out, so a
- * client that reconnects at once finds the lock free.
+ * client that reconnects at once finds the lock free. The files of the
+ * deleted messages are removed just after (store/graveyard.c).
  */
 #include <stdlib.h>
 #include <time.h>

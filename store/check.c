@@ -446,6 +446,14 @@ static int index_batch(struct checker *c, MDB_txn *txn, size_t first, size_t las
 	for (size_t i = first; i < last && ret == STORE_OK; i++) {
 		struct file_entry *fe = j->todo[i];
 		uint32_t uid = fe->parsed.uid;
+		if (graveyard_holds(c->u, txn, rec.id, uid)) {
+			/* Expunged; its removal has not happened yet. */
+			char *path = xasprintf("%s/cur/%s", j->folder->path, fe->name);
+			unlink(path);
+			free(path);
+			say(c, "%s: removed %s (expunged)", j->folder->name, fe->name);
+			continue;
+		}
 		if (uid < rec.uidnext || uid_taken(j->recs, j->rec_count, uid)) {
 			/* Its UID is taken or below UIDNEXT (it was never
 			   acknowledged, or it is a stray copy): a fresh one. */
@@ -825,7 +833,11 @@ int store_check(struct store *store, const char *user, struct store_check_report
 	report->index_rebuilt = u->rebuilt;
 	u->rebuilt = false;
 	struct checker c = { u, report, log_cb, ctx, error_r };
-	ret = reconcile_all(&c, false);
+	/* Expunged files still waiting for removal go first: check must not
+	   take them for messages the index lost. */
+	ret = graveyard_purge(u, error_r);
+	if (ret == STORE_OK)
+		ret = reconcile_all(&c, false);
 	if (ret == STORE_OK) {
 		ret = uidlist_check(u, &report->uid_lists_rebuilt, error_r);
 		if (report->uid_lists_rebuilt)

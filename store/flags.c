@@ -4,10 +4,11 @@
  * The index is authoritative; the ":2," suffix of the file name follows it
  * (so a lost index comes back with its flags). Each transaction does its
  * LMDB work (flag changes, expunges, or both: POP3's UPDATE state), then
- * the renames and unlinks, then commits; a failed commit puts renamed
- * files back. Expunge unlinks before the commit, so a crash
- * can leave a record without a file (store_check expunges it) but never
- * bring an expunged message back.
+ * the renames, then commits; a failed commit puts renamed files back.
+ * Expunge records each file in the graveyard in the same transaction and
+ * removes it after the commit (graveyard.c), so neither the client's
+ * answer nor other writers wait for the unlinks, and an expunged message
+ * never comes back.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -207,8 +208,6 @@ struct expunge_job {
 	struct store_view *v;
 	const uint32_t *uids;
 	size_t count;
-	char **paths;	  /* files to unlink: where the index says they are */
-	size_t path_count;
 	size_t expunged;  /* records removed (a file may already be gone) */
 	uint32_t uidnext;
 	bool any_flags;	  /* store_view_expunge_uids: \Deleted or not */
@@ -227,7 +226,7 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 		return ret;
 	if (!(old.flags & STORE_FLAG_DELETED) && !j->any_flags)
 		return STORE_OK;
-	/* Where the file should be; expunge() looks for it by its base name
+	/* Where the file should be; the purge looks for it by its base name
 	   only if it is not there (msgfile_unlink). */
 	char *path = msgfile_current_path(j->v->folder, old.name, old.flags, old.keywords, mf, names);
 	ret = msgindex_del(u, txn, rec, uid);
@@ -236,15 +235,15 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 	if (ret == STORE_OK)
 		ret = modseq_move(u, txn, rec->id, uid, old.modseq, rec->highest_modseq,
 				  MODSEQ_EXPUNGED);
-	if (ret < 0) {
-		free(path);
+	if (ret == STORE_OK)
+		ret = graveyard_add(u, txn, rec->id, uid, path);
+	free(path);
+	if (ret < 0)
 		return ret;
-	}
 	rec->messages--;
 	rec->size -= old.size;
 	if (!(old.flags & STORE_FLAG_SEEN))
 		rec->unseen--;
-	j->paths[j->path_count++] = path;
 	j->expunged++;
 	return quota_add(u, txn, -(int64_t)old.size, -1);
 }
@@ -273,7 +272,6 @@ static int expunge_index(struct expunge_job *j, MDB_txn *txn, char **error_r)
 	mailbox_file_read(v->folder, &mf);
 	if (!j->modseq_taken)
 		rec.highest_modseq++;
-	j->paths = xcalloc(count ? count : 1, sizeof(char *));
 	for (size_t i = 0; ret == STORE_OK && i < count; i++)
 		ret = expunge_one(j, txn, &rec, uids[i], &mf, names);
 	keyword_names_free(names);
@@ -301,9 +299,9 @@ struct change {
 	bool any_flags; /* expunge whatever the flags */
 };
 
-/* The index work first, then the files (renames, unlinks and the
-   directory's fsync), then the commit; a failed commit puts renamed files
-   back. One MODSEQ and one notification for all of it. */
+/* The index work first, then the renames, then the commit; a failed
+   commit puts renamed files back. After it, expunged files go (on the
+   graveyard's thread). One MODSEQ and one notification for all of it. */
 static int apply(struct store_view *v, const struct change *c, char **error_r)
 {
 	if (store_view_readonly(v))
@@ -328,15 +326,6 @@ static int apply(struct store_view *v, const struct change *c, char **error_r)
 			if (fj.mf_dirty)
 				mailbox_file_write(v->folder, &fj.mf, false);
 			rename_files(&fj);
-			/* A file already gone (ENOENT) was expunged by another
-			   process or never made it: the record goes all the same. */
-			for (size_t i = 0; i < ej.path_count; i++)
-				msgfile_unlink(v->folder, ej.paths[i]);
-			if (ej.expunged > 0) {
-				char *cur = xasprintf("%s/cur", v->folder);
-				fsync_dir(cur);
-				free(cur);
-			}
 			ret = user_txn_commit(u, txn, error_r);
 			if (ret != STORE_OK)
 				undo_renames(&fj);
@@ -347,9 +336,6 @@ static int apply(struct store_view *v, const struct change *c, char **error_r)
 		free_ops(fj.ops, fj.op_count);
 		keyword_names_free(fj.names);
 		mailbox_file_free(&fj.mf);
-		for (size_t i = 0; i < ej.path_count; i++)
-			free(ej.paths[i]);
-		free(ej.paths);
 		if (ret == STORE_OK && ej.expunged > 0) {
 			/* The UIDs just freed must never come back, even if the
 			   index is lost and rebuilt from file names. */
@@ -364,6 +350,8 @@ static int apply(struct store_view *v, const struct change *c, char **error_r)
 		}
 		if (ret == STORE_OK && changed)
 			notify_send(u->store, u->name, v->mailbox);
+		if (ret == STORE_OK && ej.expunged > 0)
+			graveyard_purge_soon(u);
 		if (ret != STORE_RETRY)
 			return ret;
 		if ((ret = user_grow_map(u, error_r)) < 0)

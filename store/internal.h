@@ -56,6 +56,13 @@ struct store {
 	char *notify_path;
 	uint32_t file_seq;     /* Q<n> in file names; atomic */
 	bool named_drafts;     /* O_TMPFILE refused here once: name drafts in tmp/; atomic */
+	/* The thread that removes expunged files (graveyard.c), started on
+	   first use; all under purge_lock. */
+	pthread_mutex_t purge_lock;
+	pthread_cond_t purge_cond;
+	pthread_t purge_thread;
+	struct purge_request *purge_queue;
+	bool purge_started, purge_stop, purge_idle;
 };
 
 /* A pending store_deliver() in the group-commit queue. Each waiter is
@@ -83,7 +90,7 @@ struct store_user {
 	   resize the map, which LMDB allows only with no transaction open. */
 	pthread_rwlock_t env_lock;
 	MDB_dbi meta, mailboxes, mailbox_ids, subscriptions, keywords, msgs, cache, headers,
-		words, dict, pending, modseq, uids;
+		words, dict, pending, modseq, uids, graveyard;
 	/* Group commit (store_deliver). commit_cond is broadcast after each
 	   commit, for append_give_way() only. */
 	pthread_mutex_t commit_lock;
@@ -316,6 +323,27 @@ struct dir_sync {
 void dir_sync_start(struct dir_sync *ds, char **paths, size_t count);
 /* Waits for them: STORE_OK once all are durable, else an error. */
 int dir_sync_finish(struct dir_sync *ds, char **error_r);
+
+/* --- files of expunged messages (graveyard.c) --- */
+
+/* Records, in an expunging transaction, that the message's file at path
+   is to be removed once the transaction has committed. */
+int graveyard_add(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid,
+		  const char *path);
+/* Whether a message's file waits in the graveyard (for check). */
+bool graveyard_holds(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint32_t uid);
+/* Whether the graveyard has any entry. */
+bool graveyard_pending(struct store_user *u);
+/* Removes every file in the graveyard, durably, then their entries. */
+int graveyard_purge(struct store_user *u, char **error_r);
+/* graveyard_purge on the store's background thread, soon. */
+void graveyard_purge_soon(struct store_user *u);
+/* Waits until the background thread has nothing left to do (tests). */
+void graveyard_wait(struct store *s);
+/* Stops the background thread once its queue is done (store_close). */
+void graveyard_stop(struct store *s);
+/* One more reference to an open user (store_user_close drops it). */
+struct store_user *store_user_ref(struct store_user *u);
 
 /* --- drafts (draft.c) --- */
 

@@ -332,6 +332,7 @@ static const struct {
 	unsigned int flags;
 } databases[] = {
 	{ "meta", offsetof(struct store_user, meta), 0 },
+	{ "graveyard", offsetof(struct store_user, graveyard), 0 },
 	{ "mailboxes", offsetof(struct store_user, mailboxes), 0 },
 	{ "mailbox_ids", offsetof(struct store_user, mailbox_ids), 0 },
 	{ "subscriptions", offsetof(struct store_user, subscriptions), 0 },
@@ -500,6 +501,10 @@ static int open_user(struct store *s, const char *name, struct store_user **u_r,
 		ret = uidlist_ensure(u, error_r);
 	if (ret == STORE_OK)
 		ret = check_crashed_writers(u, error_r);
+	/* Files a process expunged but did not get to remove (it exited or
+	   died first). */
+	if (ret == STORE_OK && graveyard_pending(u))
+		ret = graveyard_purge(u, error_r);
 	if (ret < 0) {
 		user_free(u);
 		return ret;
@@ -535,6 +540,14 @@ int store_user_open(struct store *s, const char *name, struct store_user **u_r, 
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+struct store_user *store_user_ref(struct store_user *u)
+{
+	pthread_mutex_lock(&u->store->lock);
+	u->refs++;
+	pthread_mutex_unlock(&u->store->lock);
+	return u;
 }
 
 void store_user_close(struct store_user **up)

@@ -8,6 +8,7 @@ import os
 import poplib
 import re
 import smtplib
+import time
 
 from conftest import PASSWORD, USER, LineClient, tls_context
 
@@ -47,6 +48,16 @@ def deliver(sb, bodies, rcpt=USER):
     for body in bodies:
         assert s.sendmail("sender@example.test", [rcpt], body) == {}
     s.quit()
+
+
+def wait_for(predicate, timeout=10.0):
+    """Polls predicate until it holds (True) or timeout seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def maildir(sb, user=USER):

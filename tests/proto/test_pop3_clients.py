@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from conftest import PASSWORD, USER
-from pop3_helpers import deliver, imap_count, sandbox, stored
+from pop3_helpers import deliver, imap_count, sandbox, stored, wait_for
 
 COUNT = 500
 TIMEOUT = 300
@@ -102,4 +102,5 @@ def test_fetchmail_keep_then_delete(make_sandbox, tmp_path, transport):
     assert received(str(tmp_path / "delete")) == want
     assert "POP3> RETR" in r.stdout and "POP3> DELE" in r.stdout
     assert imap_count(sb) == 0
-    assert stored(sb) == []
+    # The files go right after QUIT's answer (store/graveyard.c).
+    assert wait_for(lambda: stored(sb) == [])

@@ -19,7 +19,7 @@ import pytest
 from conftest import DAEMONS, MEMORY_BOUNDS, PASSWORD, USER, set_options, tls_context, wait_port
 from pop3_helpers import (TRANSPORTS, deliver, imap, imap_count, imap_flags, maildir, message,
                           message_files, pop, raw, raw_line, raw_multiline, sandbox, stored,
-                          uidvalidity, unstuff)
+                          uidvalidity, unstuff, wait_for)
 
 DOTTY = message(2, b".starts with a dot\r\n..two dots\r\n.\r\nnot. a dot\r\n.\r\n")
 LF_ONLY = message(3).replace(b"\r\n", b"\n")
@@ -33,15 +33,6 @@ def transport(request):
 @pytest.fixture
 def sb(make_sandbox):
     return sandbox(make_sandbox)
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 # ------------------------------------------------------------ the commands
@@ -305,7 +296,8 @@ def test_dele_takes_effect_at_quit_and_imap_sees_expunge(sb, transport):
     # UID 1 at 1, then UID 3, by then at 2 (RFC 3501 7.4.1).
     assert watcher.untagged_responses.get("EXPUNGE") == [b"1", b"2"]
     watcher.logout()
-    assert sorted(message_files(sb)) == [2, 4]
+    # The files go right after QUIT's answer (store/graveyard.c).
+    assert wait_for(lambda: sorted(message_files(sb)) == [2, 4])
     p = pop(sb, transport)
     assert p.stat()[0] == 2
     assert [l.split()[1] for l in p.uidl()[1]] == [b"%08x%08x" % (uidvalidity(sb), u) for u in (2, 4)]

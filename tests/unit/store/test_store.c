@@ -729,6 +729,7 @@ static void test_copy_move(void **state)
 
 static void reopen(struct fixture *f)
 {
+	graveyard_wait(f->store); /* its reference would keep the user open */
 	store_user_close(&f->u);
 	char *error = NULL;
 	if (store_user_open(f->store, USER, &f->u, &error) < 0)

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "common/xalloc.h"
+#include "store/internal.h" /* white-box: graveyard_wait */
 #include "store/store.h"
 
 #include "store_fixture.h"
@@ -275,6 +276,7 @@ static void test_expunge_stale_names(void **state)
 	uint32_t uids[] = { a, b, c };
 	assert_int_equal(store_view_expunge_uids(v, uids, 3, &error), STORE_OK);
 	store_view_close(&v);
+	graveyard_wait(f->store); /* the files go after the commit */
 	assert_int_equal(files_in(cur), 0);
 	struct store_mailbox_info info;
 	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, &error), STORE_OK);
@@ -287,6 +289,97 @@ static void test_expunge_stale_names(void **state)
 	free(maildir);
 }
 
+/* The state a process leaves when it stops between an expunge's commit and
+   the removal of the file: no record, a graveyard entry, the file. */
+static void leave_unremoved(struct fixture *f, const char *path, const char *saved, uint32_t uid)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", saved, path);
+	assert_int_equal(system(cmd), 0);
+	MDB_txn *txn;
+	struct mailbox_rec rec;
+	assert_int_equal(user_txn_begin(f->u, true, &txn, NULL), STORE_OK);
+	assert_int_equal(user_get_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+	assert_int_equal(graveyard_add(f->u, txn, rec.id, uid, path), STORE_OK);
+	assert_int_equal(user_txn_commit(f->u, txn, NULL), STORE_OK);
+	assert_true(graveyard_pending(f->u));
+}
+
+static uint32_t inbox_messages(struct fixture *f)
+{
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, NULL), STORE_OK);
+	return info.messages;
+}
+
+/* Expunged files go after the commit, through the graveyard; what a
+   process could not remove before it stopped goes at the next open, and
+   check removes it instead of taking it for a message the index lost. */
+static void test_graveyard(void **state)
+{
+	struct fixture *f = *state;
+	append(f, 0);
+	uint32_t b = append(f, 0);
+	append(f, 0);
+	char *index_dir = xasprintf("%s/users/%s/index", f->data, USER);
+	char *cur = xasprintf("%s/users/%s/Maildir/cur", f->data, USER);
+	char *lock_path = xasprintf("%s/purge.lock", index_dir);
+	char *saved = xasprintf("%s/saved", f->dir);
+	char *path = file_of(cur, b);
+	assert_non_null(path);
+
+	/* While a purge is held up (we hold its lock), the message is gone
+	   from the index and its file is still there. */
+	int lock_fd = open(lock_path, O_RDWR | O_CREAT, 0640);
+	assert_true(lock_fd >= 0);
+	assert_int_equal(flock(lock_fd, LOCK_EX), 0);
+	struct store_view *v;
+	struct store_view_status st;
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, NULL), STORE_OK);
+	assert_int_equal(store_view_expunge_uids(v, &b, 1, NULL), STORE_OK);
+	store_view_close(&v);
+	assert_int_equal(inbox_messages(f), 2);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_true(graveyard_pending(f->u));
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", path, saved);
+	assert_int_equal(system(cmd), 0);
+	close(lock_fd); /* lets it go */
+	graveyard_wait(f->store);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(files_in(cur), 2);
+	assert_false(graveyard_pending(f->u));
+
+	/* Left behind, finished when the user is opened again. */
+	leave_unremoved(f, path, saved, b);
+	store_user_close(&f->u);
+	assert_int_equal(store_user_open(f->store, USER, &f->u, NULL), STORE_OK);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_false(graveyard_pending(f->u));
+
+	/* Left behind, found by check: removed, not indexed again. */
+	leave_unremoved(f, path, saved, b);
+	struct store_check_report report;
+	assert_int_equal(store_check(f->store, USER, &report, NULL, NULL, NULL), STORE_OK);
+	assert_int_equal(report.files_indexed, 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(inbox_messages(f), 2);
+	assert_false(graveyard_pending(f->u));
+
+	/* Without the entry the same file is a message the index lost. */
+	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", saved, path);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(store_check(f->store, USER, &report, NULL, NULL, NULL), STORE_OK);
+	assert_int_equal(report.files_indexed, 1);
+	assert_int_equal(inbox_messages(f), 3);
+
+	free(index_dir);
+	free(cur);
+	free(lock_path);
+	free(saved);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +390,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expunge_uids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_stale_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flag_and_expunge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_graveyard, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
