@@ -194,6 +194,13 @@ def empty_after(inst, maildir):
         raise BenchError("%s: %d messages left in the Maildir after the drain" % (inst.name, left))
 
 
+def over_floor_ratio(petrel, dovecot):
+    """How the two servers' times above the round-trip floor compare."""
+    if petrel <= 0 or dovecot <= 0:
+        return "at the floor"
+    return "%.1fx less above it for Petrel" % (dovecot / petrel)
+
+
 def round_trip_floor(exe, commands, timeout):
     """Seconds for `commands` one-at-a-time round trips to a do-nothing
     server (pop3_timer --floor)."""
@@ -370,12 +377,15 @@ def main():
             "that does nothing (pop3_timer --floor, after each sequential round, median) they "
             "took %.2f s on this machine, %.0f us each, so no server can drain sequentially here "
             "faster than that: at best %.2fx Dovecot's %.2f s, against the 2x target; Petrel's "
-            "sequential drain took %.2f s, %.2f s over the floor (Dovecot %.2f s over it)"
+            "sequential drain took %.2f s, %.2f s over the floor (Dovecot %.2f s over it: "
+            "%s)"
             % ("{:,}".format(2 * n + 5), floor, floor / (2 * n + 5) * 1e6,
                med("sequential", "Dovecot", "total") / floor,
                med("sequential", "Dovecot", "total"), med("sequential", "Petrel", "total"),
                med("sequential", "Petrel", "total") - floor,
-               med("sequential", "Dovecot", "total") - floor))
+               med("sequential", "Dovecot", "total") - floor,
+               over_floor_ratio(med("sequential", "Petrel", "total") - floor,
+                                med("sequential", "Dovecot", "total") - floor)))
     if fill.get("stale_note"):
         notes.append(fill["stale_note"])
     report("POP3: full drain (LIST, UIDL, RETR all, DELE all, QUIT), Petrel vs Dovecot",
