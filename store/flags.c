@@ -5,10 +5,11 @@
  * (so a lost index comes back with its flags). Each transaction does its
  * LMDB work (flag changes, expunges, or both: POP3's UPDATE state), then
  * the renames, then commits; a failed commit puts renamed files back.
- * Expunge records each file in the graveyard in the same transaction and
- * removes it after the commit (graveyard.c), so neither the client's
- * answer nor other writers wait for the unlinks, and an expunged message
- * never comes back.
+ * An expunge of many messages records their files in the graveyard in the
+ * same transaction and removes them after the commit (graveyard.c), so
+ * neither the client's answer nor other writers wait for the unlinks; a
+ * few files are unlinked before the commit. Either way an expunged
+ * message never comes back.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -209,6 +210,10 @@ struct expunge_job {
 	const uint32_t *uids;
 	size_t count;
 	size_t expunged;  /* records removed (a file may already be gone) */
+	char **paths;	  /* their files: where the index says they are */
+	uint32_t *path_uids;
+	size_t path_count;
+	bool deferred;	  /* the files wait in the graveyard, not unlinked here */
 	uint32_t uidnext;
 	bool any_flags;	  /* store_view_expunge_uids: \Deleted or not */
 	bool modseq_taken; /* flag changes in the transaction bumped it already */
@@ -226,8 +231,8 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 		return ret;
 	if (!(old.flags & STORE_FLAG_DELETED) && !j->any_flags)
 		return STORE_OK;
-	/* Where the file should be; the purge looks for it by its base name
-	   only if it is not there (msgfile_unlink). */
+	/* Where the file should be; msgfile_unlink looks for it by its base
+	   name only if it is not there. */
 	char *path = msgfile_current_path(j->v->folder, old.name, old.flags, old.keywords, mf, names);
 	ret = msgindex_del(u, txn, rec, uid);
 	if (ret == STORE_OK)
@@ -235,15 +240,16 @@ static int expunge_one(struct expunge_job *j, MDB_txn *txn, struct mailbox_rec *
 	if (ret == STORE_OK)
 		ret = modseq_move(u, txn, rec->id, uid, old.modseq, rec->highest_modseq,
 				  MODSEQ_EXPUNGED);
-	if (ret == STORE_OK)
-		ret = graveyard_add(u, txn, rec->id, uid, path);
-	free(path);
-	if (ret < 0)
+	if (ret < 0) {
+		free(path);
 		return ret;
+	}
 	rec->messages--;
 	rec->size -= old.size;
 	if (!(old.flags & STORE_FLAG_SEEN))
 		rec->unseen--;
+	j->paths[j->path_count] = path;
+	j->path_uids[j->path_count++] = uid;
 	j->expunged++;
 	return quota_add(u, txn, -(int64_t)old.size, -1);
 }
@@ -272,8 +278,15 @@ static int expunge_index(struct expunge_job *j, MDB_txn *txn, char **error_r)
 	mailbox_file_read(v->folder, &mf);
 	if (!j->modseq_taken)
 		rec.highest_modseq++;
+	j->paths = xcalloc(count ? count : 1, sizeof(char *));
+	j->path_uids = xcalloc(count ? count : 1, sizeof(uint32_t));
 	for (size_t i = 0; ret == STORE_OK && i < count; i++)
 		ret = expunge_one(j, txn, &rec, uids[i], &mf, names);
+	/* Many files go after the commit (graveyard.c); a few cost less
+	   unlinked here than a second commit costs later. */
+	j->deferred = j->path_count >= GRAVEYARD_MIN_FILES;
+	for (size_t i = 0; ret == STORE_OK && j->deferred && i < j->path_count; i++)
+		ret = graveyard_add(u, txn, rec.id, j->path_uids[i], j->paths[i]);
 	keyword_names_free(names);
 	mailbox_file_free(&mf);
 	free(all);
@@ -299,9 +312,10 @@ struct change {
 	bool any_flags; /* expunge whatever the flags */
 };
 
-/* The index work first, then the renames, then the commit; a failed
-   commit puts renamed files back. After it, expunged files go (on the
-   graveyard's thread). One MODSEQ and one notification for all of it. */
+/* The index work first, then the renames (and the unlinks of a small
+   expunge), then the commit; a failed commit puts renamed files back.
+   After it, the files of a large expunge go (on the graveyard's thread).
+   One MODSEQ and one notification for all of it. */
 static int apply(struct store_view *v, const struct change *c, char **error_r)
 {
 	if (store_view_readonly(v))
@@ -326,6 +340,17 @@ static int apply(struct store_view *v, const struct change *c, char **error_r)
 			if (fj.mf_dirty)
 				mailbox_file_write(v->folder, &fj.mf, false);
 			rename_files(&fj);
+			if (!ej.deferred && ej.path_count > 0) {
+				/* Unlinked before the commit: a crash leaves at worst
+				   a record without its file, which check expunges,
+				   never an expunged message back. A file already
+				   gone was expunged by another process. */
+				for (size_t i = 0; i < ej.path_count; i++)
+					msgfile_unlink(v->folder, ej.paths[i]);
+				char *cur = xasprintf("%s/cur", v->folder);
+				fsync_dir(cur);
+				free(cur);
+			}
 			ret = user_txn_commit(u, txn, error_r);
 			if (ret != STORE_OK)
 				undo_renames(&fj);
@@ -333,6 +358,10 @@ static int apply(struct store_view *v, const struct change *c, char **error_r)
 			user_txn_abort(u, txn);
 		}
 		bool changed = fj.op_count > 0 || ej.expunged > 0;
+		for (size_t i = 0; i < ej.path_count; i++)
+			free(ej.paths[i]);
+		free(ej.paths);
+		free(ej.path_uids);
 		free_ops(fj.ops, fj.op_count);
 		keyword_names_free(fj.names);
 		mailbox_file_free(&fj.mf);
@@ -350,7 +379,7 @@ static int apply(struct store_view *v, const struct change *c, char **error_r)
 		}
 		if (ret == STORE_OK && changed)
 			notify_send(u->store, u->name, v->mailbox);
-		if (ret == STORE_OK && ej.expunged > 0)
+		if (ret == STORE_OK && ej.deferred)
 			graveyard_purge_soon(u);
 		if (ret != STORE_RETRY)
 			return ret;

@@ -6,11 +6,12 @@
  * evicting the inode (dropping the file's cached pages, freeing its
  * blocks), about 25 us a file, so a POP3 QUIT that deletes 2,000 messages
  * spent 50-60 ms on it, and it did so inside the write transaction, where
- * every delivery to the user waited. Now the expunging transaction
- * records each file in the `graveyard` database (key: mailbox id and UID,
- * value: the file's path under the Maildir) instead of unlinking it, and
- * the files go after the commit: on a background thread of the process
- * (graveyard_purge_soon), so the client has its answer first.
+ * every delivery to the user waited. Now an expunge of at least
+ * GRAVEYARD_MIN_FILES files records each in the `graveyard` database (key:
+ * mailbox id and UID, value: the file's path under the Maildir) instead
+ * of unlinking it, and the files go after the commit: on a background
+ * thread of the process (graveyard_purge_soon), so the client has its
+ * answer first. (A smaller expunge unlinks in its transaction, flags.c.)
  *
  * An entry leaves the graveyard only once its file is unlinked and the
  * directory fsynced. So whatever stops the purge (the process exits or is

@@ -312,34 +312,48 @@ static uint32_t inbox_messages(struct fixture *f)
 	return info.messages;
 }
 
-/* Expunged files go after the commit, through the graveyard; what a
-   process could not remove before it stopped goes at the next open, and
-   check removes it instead of taking it for a message the index lost. */
+/* The files of a large expunge go after the commit, through the
+   graveyard (a small one unlinks them at once); what a process could not
+   remove before it stopped goes at the next open, and check removes it
+   instead of taking it for a message the index lost. */
 static void test_graveyard(void **state)
 {
 	struct fixture *f = *state;
-	append(f, 0);
-	uint32_t b = append(f, 0);
-	append(f, 0);
+	enum { MESSAGES = GRAVEYARD_MIN_FILES + 8, LARGE = GRAVEYARD_MIN_FILES };
+	uint32_t uids[MESSAGES];
+	for (int i = 0; i < MESSAGES; i++)
+		uids[i] = append(f, 0);
 	char *index_dir = xasprintf("%s/users/%s/index", f->data, USER);
 	char *cur = xasprintf("%s/users/%s/Maildir/cur", f->data, USER);
 	char *lock_path = xasprintf("%s/purge.lock", index_dir);
 	char *saved = xasprintf("%s/saved", f->dir);
+	uint32_t b = uids[1];
 	char *path = file_of(cur, b);
 	assert_non_null(path);
+	struct store_view *v;
+	struct store_view_status st;
 
-	/* While a purge is held up (we hold its lock), the message is gone
-	   from the index and its file is still there. */
+	/* One message: its file is gone when the call returns. */
+	char *first = file_of(cur, uids[0]);
+	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, NULL), STORE_OK);
+	assert_int_equal(store_view_expunge_uids(v, &uids[0], 1, NULL), STORE_OK);
+	store_view_close(&v);
+	assert_int_equal(access(first, F_OK), -1);
+	assert_false(graveyard_pending(f->u));
+	free(first);
+
+	/* While the purge of a large expunge is held up (we hold its lock),
+	   the messages are gone from the index and their files are there. */
 	int lock_fd = open(lock_path, O_RDWR | O_CREAT, 0640);
 	assert_true(lock_fd >= 0);
 	assert_int_equal(flock(lock_fd, LOCK_EX), 0);
-	struct store_view *v;
-	struct store_view_status st;
 	assert_int_equal(store_view_open(f->u, "INBOX", 0, &v, &st, NULL), STORE_OK);
-	assert_int_equal(store_view_expunge_uids(v, &b, 1, NULL), STORE_OK);
+	assert_int_equal(store_view_expunge_uids(v, &uids[1], LARGE, NULL), STORE_OK);
 	store_view_close(&v);
-	assert_int_equal(inbox_messages(f), 2);
+	const uint32_t left = MESSAGES - 1 - LARGE;
+	assert_int_equal(inbox_messages(f), left);
 	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(files_in(cur), MESSAGES - 1);
 	assert_true(graveyard_pending(f->u));
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", path, saved);
@@ -347,7 +361,7 @@ static void test_graveyard(void **state)
 	close(lock_fd); /* lets it go */
 	graveyard_wait(f->store);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(files_in(cur), 2);
+	assert_int_equal(files_in(cur), left);
 	assert_false(graveyard_pending(f->u));
 
 	/* Left behind, finished when the user is opened again. */
@@ -363,7 +377,7 @@ static void test_graveyard(void **state)
 	assert_int_equal(store_check(f->store, USER, &report, NULL, NULL, NULL), STORE_OK);
 	assert_int_equal(report.files_indexed, 0);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(inbox_messages(f), 2);
+	assert_int_equal(inbox_messages(f), left);
 	assert_false(graveyard_pending(f->u));
 
 	/* Without the entry the same file is a message the index lost. */
@@ -371,7 +385,7 @@ static void test_graveyard(void **state)
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(store_check(f->store, USER, &report, NULL, NULL, NULL), STORE_OK);
 	assert_int_equal(report.files_indexed, 1);
-	assert_int_equal(inbox_messages(f), 3);
+	assert_int_equal(inbox_messages(f), left + 1);
 
 	free(index_dir);
 	free(cur);
