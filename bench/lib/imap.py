@@ -276,7 +276,8 @@ def build_timer(out_dir, name="imap_timer"):
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                        name + ".c")
     exe = os.path.join(out_dir, name)
-    argv = [os.environ.get("CC", "cc"), "-O2", "-std=gnu17", "-Wall", "-Wextra", src, "-o", exe]
+    argv = [os.environ.get("CC", "cc"), "-O2", "-std=gnu17", "-Wall", "-Wextra", "-pthread", src, "-o",
+            exe]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise BenchError("compiling %s.c failed:\n%s\n%s" % (name, " ".join(argv), r.stderr))

@@ -18,7 +18,10 @@ LmtpError, so a run can never count a message that was not accepted.
 """
 
 import itertools
+import os
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -179,3 +182,34 @@ def deliver(host, port, rcpts, payloads, connections, count, timeout=IO_TIMEOUT,
             "p50_ms": percentile(latencies, 50) * 1e3,
             "p99_ms": percentile(latencies, 99) * 1e3,
             "replies": replies, "client_cpu": cpu / t.elapsed}
+
+
+def deliver_timed(exe, host, port, rcpt, payloads, connections, count, timeout=IO_TIMEOUT,
+                  sender=SENDER):
+    """deliver() by the C client exe (bench/lmtp_timer.c, built with
+    imap.build_timer): the same transactions, byte for byte, one recipient.
+    Returns what deliver() does, but replies (the C client checks each
+    one and dies on anything but 250/354, which raises LmtpError here)."""
+    with tempfile.NamedTemporaryFile(prefix="lmtp-payloads-", delete=False) as f:
+        for p in payloads:
+            f.write(b"%d\n" % len(p))
+            f.write(p)
+        path = f.name
+    try:
+        r = subprocess.run([exe, host, str(port), str(connections), str(count), path, sender,
+                            rcpt], capture_output=True, text=True,
+                           timeout=timeout * 3 + count * timeout)
+    finally:
+        os.unlink(path)
+    if r.returncode != 0:
+        raise LmtpError("lmtp_timer: %s" % (r.stderr.strip() or "status %d" % r.returncode))
+    lines = r.stdout.split("\n")
+    head = lines[0].split()
+    seconds = float(head[0])
+    cpu = float(head[1].split("=")[1])
+    latencies = [float(x) for x in lines[1:count + 1]]
+    if len(latencies) != count:
+        raise LmtpError("lmtp_timer: %d latencies for %d messages" % (len(latencies), count))
+    return {"rate": count / seconds, "seconds": seconds, "latencies": latencies,
+            "p50_ms": percentile(latencies, 50) * 1e3, "p99_ms": percentile(latencies, 99) * 1e3,
+            "client_cpu": cpu / seconds}
