@@ -325,5 +325,13 @@ void lmtp_cmd_rcpt(struct lmtp_session *s, struct span args)
 	}
 	j->path = path;
 	conn_set_busy(&s->conn, true);
+	if (j->detail == NULL && user_cache_holds(&lmtpd_of(s)->users, j->user)) {
+		/* Open already (delivered to a moment ago): the lookup and the
+		   quota check read its mapped index and the user directory,
+		   which is quicker here than two trips through the pool. */
+		rcpt_work(j);
+		rcpt_done(&s->conn, j);
+		return;
+	}
 	conn_queue_work(&s->conn, rcpt_work, rcpt_done, j);
 }

@@ -1,5 +1,7 @@
 #include "lmtpd/user_cache.h"
 
+#include <string.h>
+
 #include "store/store.h"
 
 static void sweep_cb(uv_timer_t *t)
@@ -30,6 +32,14 @@ void user_cache_init(struct user_cache *c, uv_loop_t *loop)
 	/* The timer must not keep a stopping server alive. */
 	uv_unref((uv_handle_t *)&c->timer);
 	c->timer_started = false;
+}
+
+bool user_cache_holds(const struct user_cache *c, const char *name)
+{
+	for (size_t i = 0; i < USER_CACHE_SIZE; i++)
+		if (c->entries[i].u != NULL && strcmp(store_user_name(c->entries[i].u), name) == 0)
+			return true;
+	return false;
 }
 
 void user_cache_put(struct user_cache *c, struct store_user **up)

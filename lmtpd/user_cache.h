@@ -31,6 +31,8 @@ struct user_cache {
 void user_cache_init(struct user_cache *c, uv_loop_t *loop);
 /* Takes over the caller's reference. */
 void user_cache_put(struct user_cache *c, struct store_user **u);
+/* Whether the user (a store user name) is held open. */
+bool user_cache_holds(const struct user_cache *c, const char *name);
 /* Closes every entry and the timer (the loop must run to finish). */
 void user_cache_deinit(struct user_cache *c);
 
