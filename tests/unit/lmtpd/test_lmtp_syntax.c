@@ -170,6 +170,22 @@ static void test_dot_stream(void **state)
 	check_all_splits(".x\r\n.\r\n", "x\r\n", 7, true);
 	/* Not terminated: everything used, nothing done. */
 	check_all_splits("abc\r\n..\r\n", "abc\r\n.\r\n", (size_t)-1, true);
+	/* Runs longer than the eight-byte scan: CR and LF at every offset of
+	   a word, bare CRs in a row, bytes with the high bit set. */
+	check_all_splits("0123456789abcdef\r\n01234567\r89abcdef\r\r\r0123\n"
+			 "\xc3\xa9\xff\x8d\x8a" "0123456789\r\n.\r\n",
+			 "0123456789abcdef\r\n01234567\r89abcdef\r\r\r0123\r\n"
+			 "\xc3\xa9\xff\x8d\x8a" "0123456789\r\n", 63, true);
+	for (size_t at = 0; at < 24; at++) {
+		char text[64], expect[64];
+		memset(text, 'x', 30);
+		text[at] = '\r';
+		memcpy(text + 30, "\r\n.\r\n", 6);
+		text[36] = '\0';
+		memcpy(expect, text, 32);
+		expect[32] = '\0';
+		check_all_splits(text, expect, 35, true);
+	}
 	/* BDAT: only line ends change; dots stay. */
 	check_all_splits("a\n.\r\n..\r", "a\r\n.\r\n..\r", (size_t)-1, false);
 }
