@@ -120,39 +120,30 @@ static int read_graves(struct store_user *u, struct grave **graves_r, size_t *co
 	return STORE_OK;
 }
 
-/* "<folder>/cur/<name>" -> "<folder>" (NULL if the path is not like that). */
-static char *folder_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	if (slash == NULL || slash - path < 4 ||
-	    (memcmp(slash - 4, "/cur", 4) != 0 && memcmp(slash - 4, "/new", 4) != 0))
-		return NULL;
-	return xstrndup(path, (size_t)(slash - 4 - path));
-}
-
-/* Unlinks the files, then makes that durable: fsync of each directory. */
+/* Unlinks the files, then makes that durable: fsync of each directory.
+   A path is "<folder>/cur/<name>"; anything else is not ours to remove. */
 static int bury(struct grave *graves, size_t count, char **error_r)
 {
 	char **dirs = NULL;
 	size_t dir_count = 0;
 	for (size_t i = 0; i < count; i++) {
-		char *folder = folder_of(graves[i].path);
-		if (folder == NULL)
-			continue; /* not a message path: nothing of ours to remove */
+		const char *path = graves[i].path, *slash = strrchr(path, '/');
+		size_t dir_len = (size_t)(slash - path);
+		if (dir_len < 4 || (memcmp(slash - 4, "/cur", 4) != 0 &&
+				    memcmp(slash - 4, "/new", 4) != 0))
+			continue;
 		/* ENOENT: gone already (an earlier purge, or a crash after its
 		   unlink); msgfile_unlink looked for it under another name. */
-		msgfile_unlink(folder, graves[i].path);
-		char *dir = xstrndup(graves[i].path, (size_t)(strrchr(graves[i].path, '/') - graves[i].path));
+		char *folder = xstrndup(path, dir_len - 4);
+		msgfile_unlink(folder, path);
+		free(folder);
 		bool known = false;
 		for (size_t j = 0; j < dir_count && !known; j++)
-			known = strcmp(dirs[j], dir) == 0;
-		if (known) {
-			free(dir);
-		} else {
+			known = strlen(dirs[j]) == dir_len && memcmp(dirs[j], path, dir_len) == 0;
+		if (!known) {
 			dirs = xreallocarray(dirs, dir_count + 1, sizeof(*dirs));
-			dirs[dir_count++] = dir;
+			dirs[dir_count++] = xstrndup(path, dir_len);
 		}
-		free(folder);
 	}
 	int ret = STORE_OK;
 	for (size_t j = 0; j < dir_count; j++) {

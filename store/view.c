@@ -71,26 +71,54 @@ uint32_t store_view_seq(const struct store_view *v, uint32_t uid)
 	return lo < v->count && v->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
 }
 
+/* uidlist_read's chunks, gathered as runs of consecutive UIDs: a view
+   is kept compact anyway (store_view_compact), and a large mailbox's UIDs
+   are mostly runs, so the whole array need never exist. */
+struct run_builder {
+	struct uid_run *runs;
+	size_t count, cap;
+	size_t uids;
+};
+
+static void push_uids(void *ctx, const uint32_t *uids, size_t count)
+{
+	struct run_builder *b = ctx;
+	for (size_t i = 0; i < count; i++, b->uids++) {
+		struct uid_run *last = b->count > 0 ? &b->runs[b->count - 1] : NULL;
+		if (last != NULL && uids[i] == last->uid + last->len) {
+			last->len++;
+			continue;
+		}
+		if (b->count == b->cap) {
+			b->cap = b->cap ? b->cap * 2 : 64;
+			b->runs = xreallocarray(b->runs, b->cap, sizeof(*b->runs));
+		}
+		b->runs[b->count++] = (struct uid_run){ uids[i], (uint32_t)b->uids + 1, 1 };
+	}
+}
+
+/* Runs (12 bytes each) are the smaller form of a large map whose UIDs are
+   mostly consecutive; small maps are not worth it. */
+#define RUNS_MIN_UIDS 256
+
+static bool runs_pay(size_t uids, size_t runs)
+{
+	return uids >= RUNS_MIN_UIDS && runs * sizeof(struct uid_run) < uids * sizeof(uint32_t) / 2;
+}
+
 void store_view_compact(struct store_view *v)
 {
-	/* Small maps are not worth it; nor are UIDs so scattered that the
-	   runs (12 bytes each) would not be smaller than the array. */
-	if (v->runs != NULL || v->count < 256)
+	if (v->runs != NULL || v->count < RUNS_MIN_UIDS)
 		return;
 	size_t runs = 1;
 	for (size_t i = 1; i < v->count; i++)
 		runs += v->uids[i] != v->uids[i - 1] + 1;
-	if (runs * sizeof(struct uid_run) >= v->count * sizeof(uint32_t) / 2)
+	if (!runs_pay(v->count, runs))
 		return;
-	v->runs = xreallocarray(NULL, runs, sizeof(*v->runs));
-	v->run_count = 0;
-	for (size_t i = 0; i < v->count; i++) {
-		struct uid_run *last = v->run_count > 0 ? &v->runs[v->run_count - 1] : NULL;
-		if (last != NULL && v->uids[i] == last->uid + last->len)
-			last->len++;
-		else
-			v->runs[v->run_count++] = (struct uid_run){ v->uids[i], (uint32_t)i + 1, 1 };
-	}
+	struct run_builder b = { NULL, 0, 0, 0 };
+	push_uids(&b, v->uids, v->count);
+	v->runs = xreallocarray(b.runs, b.count, sizeof(*v->runs));
+	v->run_count = b.count;
 	free(v->uids);
 	v->uids = NULL;
 	v->cap = 0;
@@ -198,38 +226,12 @@ static void push_uid(struct store_view *v, uint32_t uid)
 	v->uids[v->count++] = uid;
 }
 
-/* uidlist_read's chunks, gathered as runs of consecutive UIDs: a view
-   is kept compact anyway (store_view_compact), and a large mailbox's UIDs
-   are mostly runs, so the whole array need never exist. */
-struct run_builder {
-	struct uid_run *runs;
-	size_t count, cap;
-	size_t uids;
-};
-
-static void push_uids(void *ctx, const uint32_t *uids, size_t count)
-{
-	struct run_builder *b = ctx;
-	for (size_t i = 0; i < count; i++, b->uids++) {
-		struct uid_run *last = b->count > 0 ? &b->runs[b->count - 1] : NULL;
-		if (last != NULL && uids[i] == last->uid + last->len) {
-			last->len++;
-			continue;
-		}
-		if (b->count == b->cap) {
-			b->cap = b->cap ? b->cap * 2 : 64;
-			b->runs = xreallocarray(b->runs, b->cap, sizeof(*b->runs));
-		}
-		b->runs[b->count++] = (struct uid_run){ uids[i], (uint32_t)b->uids + 1, 1 };
-	}
-}
-
-/* Gives the view the UIDs gathered: as runs when that is the smaller form
-   (store_view_compact's rule), else as the plain array. */
+/* Gives the view the UIDs gathered: as runs when that is the smaller form,
+   else as the plain array. */
 static void take_runs(struct store_view *v, struct run_builder *b)
 {
 	v->count = b->uids;
-	if (b->uids >= 256 && b->count * sizeof(struct uid_run) < b->uids * sizeof(uint32_t) / 2) {
+	if (runs_pay(b->uids, b->count)) {
 		v->runs = xreallocarray(b->runs, b->count > 0 ? b->count : 1, sizeof(*v->runs));
 		v->run_count = b->count;
 		return;

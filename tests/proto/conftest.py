@@ -95,6 +95,16 @@ def set_options(path, overrides):
     open(path, "w").write("\n".join(lines) + "\n")
 
 
+def wait_for(predicate, timeout=10.0):
+    """Polls predicate until it holds (True) or timeout seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def wait_port(port, proc, log_path, timeout=15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,9 +8,8 @@ import os
 import poplib
 import re
 import smtplib
-import time
 
-from conftest import PASSWORD, USER, LineClient, tls_context
+from conftest import PASSWORD, USER, LineClient, tls_context, wait_for  # noqa: F401 (re-exported)
 
 # "plain": port 110 without TLS (plaintext logins allowed for the test);
 # "stls": port 110 after STLS; "pop3s": port 995.
@@ -48,16 +47,6 @@ def deliver(sb, bodies, rcpt=USER):
     for body in bodies:
         assert s.sendmail("sender@example.test", [rcpt], body) == {}
     s.quit()
-
-
-def wait_for(predicate, timeout=10.0):
-    """Polls predicate until it holds (True) or timeout seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def maildir(sb, user=USER):

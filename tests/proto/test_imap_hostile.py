@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import MEMORY_BOUNDS, PASSWORD, USER, LineClient
+from conftest import MEMORY_BOUNDS, PASSWORD, USER, LineClient, wait_for
 
 TRANSPORTS = ("imaps", "starttls")
 LITERAL_END = re.compile(rb"\{(\d+)\}\r\n\Z")
@@ -186,15 +186,6 @@ def status_messages(c, mailbox="INBOX"):
     assert lines[-1] == "st OK Status completed.", lines
     line = [l for l in lines if l.startswith("* STATUS ")][0]
     return int(re.search(r"MESSAGES (\d+)", line).group(1))
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 # ================================================================ hostile

@@ -7,6 +7,7 @@
 #ifndef PETREL_TESTS_STORE_FIXTURE_H
 #define PETREL_TESTS_STORE_FIXTURE_H
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +34,19 @@ static inline void rm_rf(const char *path)
 	char *cmd = xasprintf("rm -rf '%s'", path);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
+}
+
+/* Entries of a directory, leaving out the dot files. */
+static inline size_t files_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 static inline int setup(void **state)

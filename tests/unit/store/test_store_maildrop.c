@@ -240,18 +240,6 @@ static char *file_of(const char *cur, uint32_t uid)
 	return path;
 }
 
-static size_t files_in(const char *dir)
-{
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	size_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* A file whose name is not the one the index gives (another process
    changed its flag letters) is found and unlinked all the same; a file
    already gone costs its record only. */
