@@ -1526,6 +1526,104 @@ static void test_words_unique(void **state)
 	buf_free(&out);
 }
 
+/* The words of already folded text the plain way, one byte at a time:
+   runs of word bytes, long ones as overlapping pieces, each word once, in
+   order of first occurrence ('|' after each). */
+static void reference_words(struct span folded, struct buf *out)
+{
+	struct buf seen = BUF_INIT; /* "|word|word|...|" for lookups */
+	buf_append_byte(&seen, '|');
+	for (size_t i = 0; i < folded.len;) {
+		if (!words_is_word_byte(folded.ptr[i])) {
+			i++;
+			continue;
+		}
+		size_t start = i;
+		while (i < folded.len && words_is_word_byte(folded.ptr[i]))
+			i++;
+		size_t len = i - start;
+		for (size_t off = 0;; off += MAX_WORD_LEN / 2) {
+			size_t n = len - off > MAX_WORD_LEN ? MAX_WORD_LEN : len - off;
+			char key[MAX_WORD_LEN + 3];
+			key[0] = '|';
+			memcpy(key + 1, folded.ptr + start + off, n);
+			key[n + 1] = '|';
+			key[n + 2] = '\0';
+			if (strstr((char *)seen.data, key) == NULL) {
+				buf_append(&seen, key + 1, n + 1);
+				buf_append(out, key + 1, n + 1);
+			}
+			if (off + n >= len)
+				break;
+		}
+	}
+	buf_free(&seen);
+}
+
+/* The word finder reads whole 8-byte chunks and 64-byte blocks: random
+   texts of every length, words of every length across every boundary,
+   non-ASCII and invalid bytes and long runs give the same words as the
+   plain way, and (in buffers of exactly the text's size) ASan sees no
+   read past the end. */
+static void test_words_match_reference(void **state)
+{
+	(void)state;
+	static const char *const pieces[] = {
+		" ", ".", "\r\n", "-", "a", "Q", "z", "0", "9", "word", "WORD", "Mixed",
+		"\xc3\xa9", "\xc3\x89", "\xe2\x84\xaa" /* KELVIN SIGN, folds to "k" */, "\xff",
+		"\x80", "\xe2\x80\x94" /* an em dash: a word byte, not a letter */,
+	};
+	unsigned seed = 12345;
+	for (int round = 0; round < 3000; round++) {
+		struct buf text = BUF_INIT;
+		size_t want = (size_t)(rand_r(&seed) % 700);
+		while (text.len < want) {
+			unsigned r = (unsigned)rand_r(&seed) % 100;
+			if (r < 8) { /* a run of one letter, of any length up to 140 */
+				size_t n = (size_t)(rand_r(&seed) % 141);
+				for (size_t i = 0; i < n; i++)
+					buf_append_byte(&text, (uint8_t)('A' + (i * 7 + n) % 26 + (r & 1) * 32));
+			} else if (r < 30) { /* a word of 1-20 letters and digits */
+				size_t n = 1 + (size_t)(rand_r(&seed) % 20);
+				for (size_t i = 0; i < n; i++)
+					buf_append_byte(&text, (uint8_t)"aBcDeFgHiJ0123xyzXYZ"[rand_r(&seed) % 20]);
+			} else {
+				buf_append_str(&text, pieces[(size_t)rand_r(&seed) %
+							     (sizeof(pieces) / sizeof(pieces[0]))]);
+			}
+		}
+		/* Exactly text.len bytes on the heap. */
+		uint8_t *exact = xmalloc(text.len ? text.len : 1);
+		if (text.len > 0)
+			memcpy(exact, text.data, text.len);
+		struct span raw = span_make(exact, text.len);
+
+		for (int fold = 0; fold <= 1; fold++) {
+			struct buf folded = BUF_INIT, want_words = BUF_INIT, got = BUF_INIT;
+			if (fold) {
+				words_fold(raw, &folded);
+			} else {
+				for (size_t i = 0; i < raw.len; i++) {
+					uint8_t c = raw.ptr[i];
+					buf_append_byte(&folded, (uint8_t)(c - 'A') < 26 ? (uint8_t)(c + 32) : c);
+				}
+			}
+			reference_words(buf_span(&folded), &want_words);
+			words_each_unique(raw, fold, collect, &got);
+			if (want_words.len != got.len ||
+			    (got.len > 0 && memcmp(want_words.data, got.data, got.len) != 0))
+				fail_msg("round %d fold %d: text \"%s\"\nwant \"%s\"\ngot  \"%s\"", round, fold,
+					 (char *)text.data, want_words.len ? (char *)want_words.data : "",
+					 got.len ? (char *)got.data : "");
+			buf_free(&folded);
+			buf_free(&want_words);
+			buf_free(&got);
+		}
+		free(exact);
+		buf_free(&text);
+	}
+}
+
 /* Word lists made while folding (delivery) equal those of the folded text
    (check, copy): header and body folded apart, as both do. */
 static void assert_lists_as_folded(struct span text, size_t header_len)
@@ -1590,6 +1688,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drafts_unnamed_and_named, setup, teardown),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_words_unique),
+		cmocka_unit_test(test_words_match_reference),
 		cmocka_unit_test(test_words_fold_while_scanning),
 		cmocka_unit_test_setup_teardown(test_merge_postings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_rename_delete, setup, teardown),
