@@ -268,7 +268,7 @@ void append_give_way(struct store_user *u)
 	pthread_mutex_unlock(&u->commit_lock);
 }
 
-static void merge_due(struct store_user *u, struct merge_list *ml)
+void append_merge_due(struct store_user *u, const char *mailbox)
 {
 	/* A merge failing is not the caller's problem: the lists stay
 	   pending, searchable, and the next commit tries again.
@@ -276,23 +276,34 @@ static void merge_due(struct store_user *u, struct merge_list *ml)
 	   groups the lists before taking it), so it goes in chunks and
 	   gives way as soon as deliveries queue up: they are what clients
 	   wait for. Under constant load every commit that finds the
-	   threshold crossed merges one chunk, more than its group added, so
-	   pending lists stay near MERGE_BATCH.
+	   threshold crossed has a merge of at least one chunk done, more
+	   than its group added, so pending lists stay near MERGE_BATCH.
 	   One merge at a time: another would collect the same lists while
 	   the first holds them, only to find them gone. */
-	bool mine = ml->count > 0 && pthread_mutex_trylock(&u->merge_lock) == 0;
+	if (pthread_mutex_trylock(&u->merge_lock) != 0)
+		return;
+	uint32_t left = MERGE_CHUNK;
+	for (unsigned round = 0; round < MERGE_BATCH * 4 / MERGE_CHUNK && left >= MERGE_CHUNK;
+	     round++) {
+		if (wordindex_merge(u, mailbox, MERGE_CHUNK, &left, NULL) != STORE_OK ||
+		    commits_waiting(u))
+			break;
+	}
+	pthread_mutex_unlock(&u->merge_lock);
+}
+
+/* The merges a commit made due: in line (store_append: bulk appends and
+   imports are held back by their own merges instead of outrunning them),
+   or on the background thread (deliveries: nobody's 250 waits for one). */
+static void merges_due(struct store_user *u, struct merge_list *ml, bool in_background)
+{
 	for (size_t i = 0; i < ml->count; i++) {
-		uint32_t left = mine ? MERGE_CHUNK : 0;
-		for (unsigned round = 0; round < MERGE_BATCH * 4 / MERGE_CHUNK && left >= MERGE_CHUNK;
-		     round++) {
-			if (wordindex_merge(u, ml->names[i], MERGE_CHUNK, &left, NULL) != STORE_OK ||
-			    commits_waiting(u))
-				break;
-		}
+		if (in_background)
+			background_queue(u, BACKGROUND_MERGE, ml->names[i]);
+		else
+			append_merge_due(u, ml->names[i]);
 		free(ml->names[i]);
 	}
-	if (mine)
-		pthread_mutex_unlock(&u->merge_lock);
 	free(ml->names);
 	ml->names = NULL;
 	ml->count = 0;
@@ -372,7 +383,7 @@ int store_append(struct store_user *u, struct store_append *items, size_t count,
 {
 	struct merge_list ml = { NULL, 0 };
 	int ret = append_batch(u, items, count, &ml, error_r);
-	merge_due(u, &ml);
+	merges_due(u, &ml, false);
 	return ret;
 }
 
@@ -436,9 +447,7 @@ int store_deliver(struct store_user *u, struct store_append *item, char **error_
 			sem_post(&next_leader->wake); /* not done: it leads */
 		free(items);
 		free(error);
-		/* Everyone else is answered; the leader pays for the merge,
-		   outside the queue so commits go on meanwhile. */
-		merge_due(u, &ml);
+		merges_due(u, &ml, true);
 	}
 	sem_destroy(&me.wake);
 	if (me.error != NULL) {

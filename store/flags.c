@@ -380,7 +380,7 @@ static int apply(struct store_view *v, const struct change *c, char **error_r)
 		if (ret == STORE_OK && changed)
 			notify_send(u->store, u->name, v->mailbox);
 		if (ret == STORE_OK && ej.deferred)
-			graveyard_purge_soon(u);
+			background_queue(u, BACKGROUND_PURGE, NULL);
 		if (ret != STORE_RETRY)
 			return ret;
 		if ((ret = user_grow_map(u, error_r)) < 0)

@@ -10,8 +10,9 @@
  * GRAVEYARD_MIN_FILES files records each in the `graveyard` database (key:
  * mailbox id and UID, value: the file's path under the Maildir) instead
  * of unlinking it, and the files go after the commit: on a background
- * thread of the process (graveyard_purge_soon), so the client has its
- * answer first. (A smaller expunge unlinks in its transaction, flags.c.)
+ * thread of the process, so the client has its
+ * answer first (background.c). (A smaller expunge unlinks in its
+ * transaction, flags.c.)
  *
  * An entry leaves the graveyard only once its file is unlinked and the
  * directory fsynced. So whatever stops the purge (the process exits or is
@@ -198,96 +199,4 @@ int graveyard_purge(struct store_user *u, char **error_r)
 	if (lock_fd >= 0)
 		close(lock_fd); /* releases the lock */
 	return ret;
-}
-
-/* ------------------------------------------------- the purging thread */
-
-struct purge_request {
-	struct purge_request *next;
-	struct store_user *u; /* a reference of ours */
-};
-
-static void *purge_main(void *arg)
-{
-	struct store *s = arg;
-	pthread_mutex_lock(&s->purge_lock);
-	for (;;) {
-		struct purge_request *r = s->purge_queue;
-		if (r == NULL) {
-			if (s->purge_stop)
-				break;
-			s->purge_idle = true;
-			pthread_cond_broadcast(&s->purge_cond);
-			pthread_cond_wait(&s->purge_cond, &s->purge_lock);
-			continue;
-		}
-		s->purge_idle = false;
-		s->purge_queue = r->next;
-		pthread_mutex_unlock(&s->purge_lock);
-		char *error = NULL;
-		if (graveyard_purge(r->u, &error) < 0)
-			fprintf(stderr, "petrel store: removing expunged files of %s: %s\n",
-				store_user_name(r->u), error != NULL ? error : "failed");
-		free(error);
-		store_user_close(&r->u);
-		free(r);
-		pthread_mutex_lock(&s->purge_lock);
-	}
-	pthread_mutex_unlock(&s->purge_lock);
-	return NULL;
-}
-
-void graveyard_purge_soon(struct store_user *u)
-{
-	struct store *s = u->store;
-	pthread_mutex_lock(&s->purge_lock);
-	for (struct purge_request *r = s->purge_queue; r != NULL; r = r->next) {
-		if (r->u == u) {
-			/* Not started yet: it will see our entries too. */
-			pthread_mutex_unlock(&s->purge_lock);
-			return;
-		}
-	}
-	if (!s->purge_started) {
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, 256 * 1024); /* LMDB, unlink and fsync */
-		s->purge_started = pthread_create(&s->purge_thread, &attr, purge_main, s) == 0;
-		pthread_attr_destroy(&attr);
-	}
-	if (!s->purge_started) {
-		/* No thread: purge in line (the caller's answer waits for it). */
-		pthread_mutex_unlock(&s->purge_lock);
-		graveyard_purge(u, NULL);
-		return;
-	}
-	struct purge_request *r = xcalloc(1, sizeof(*r));
-	r->u = store_user_ref(u);
-	struct purge_request **tail = &s->purge_queue;
-	while (*tail != NULL)
-		tail = &(*tail)->next;
-	*tail = r;
-	s->purge_idle = false;
-	pthread_cond_broadcast(&s->purge_cond);
-	pthread_mutex_unlock(&s->purge_lock);
-}
-
-void graveyard_wait(struct store *s)
-{
-	pthread_mutex_lock(&s->purge_lock);
-	while (s->purge_started && (s->purge_queue != NULL || !s->purge_idle))
-		pthread_cond_wait(&s->purge_cond, &s->purge_lock);
-	pthread_mutex_unlock(&s->purge_lock);
-}
-
-void graveyard_stop(struct store *s)
-{
-	pthread_mutex_lock(&s->purge_lock);
-	bool started = s->purge_started;
-	s->purge_stop = true;
-	pthread_cond_broadcast(&s->purge_cond);
-	pthread_mutex_unlock(&s->purge_lock);
-	if (started)
-		pthread_join(s->purge_thread, NULL); /* after the queue is done */
-	s->purge_started = false;
 }

@@ -56,13 +56,13 @@ struct store {
 	char *notify_path;
 	uint32_t file_seq;     /* Q<n> in file names; atomic */
 	bool named_drafts;     /* O_TMPFILE refused here once: name drafts in tmp/; atomic */
-	/* The thread that removes expunged files (graveyard.c), started on
-	   first use; all under purge_lock. */
-	pthread_mutex_t purge_lock;
-	pthread_cond_t purge_cond;
-	pthread_t purge_thread;
-	struct purge_request *purge_queue;
-	bool purge_started, purge_stop, purge_idle;
+	/* The background thread (background.c), started on first use; all
+	   under bg_lock. */
+	pthread_mutex_t bg_lock;
+	pthread_cond_t bg_cond;
+	pthread_t bg_thread;
+	struct background_request *bg_queue;
+	bool bg_started, bg_stop, bg_idle;
 };
 
 /* A pending store_deliver() in the group-commit queue. Each waiter is
@@ -341,12 +341,24 @@ bool graveyard_holds(struct store_user *u, MDB_txn *txn, uint32_t mailbox, uint3
 bool graveyard_pending(struct store_user *u);
 /* Removes every file in the graveyard, durably, then their entries. */
 int graveyard_purge(struct store_user *u, char **error_r);
-/* graveyard_purge on the store's background thread, soon. */
-void graveyard_purge_soon(struct store_user *u);
+
+/* --- the background thread (background.c) --- */
+
+enum background_job {
+	BACKGROUND_PURGE, /* graveyard_purge */
+	BACKGROUND_MERGE, /* append_merge_due of one mailbox */
+};
+
+/* Has the job done on the store's background thread, soon (in line if
+   the thread cannot start). mailbox: for a merge, else NULL. */
+void background_queue(struct store_user *u, enum background_job job, const char *mailbox);
 /* Waits until the background thread has nothing left to do (tests). */
-void graveyard_wait(struct store *s);
+void background_wait(struct store *s);
 /* Stops the background thread once its queue is done (store_close). */
-void graveyard_stop(struct store *s);
+void background_stop(struct store *s);
+/* Merges a mailbox's pending word lists into its word index if enough
+   are pending, in chunks that give way to waiting deliveries. */
+void append_merge_due(struct store_user *u, const char *mailbox);
 /* One more reference to an open user (store_user_close drops it). */
 struct store_user *store_user_ref(struct store_user *u);
 

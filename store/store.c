@@ -139,8 +139,8 @@ int store_open(const struct store_options *opts, struct store **store_r, char **
 	s->default_quota_messages = opts->default_quota_messages;
 	s->notify_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->purge_lock, NULL);
-	pthread_cond_init(&s->purge_cond, NULL);
+	pthread_mutex_init(&s->bg_lock, NULL);
+	pthread_cond_init(&s->bg_cond, NULL);
 
 	int rc = mdb_env_create(&s->env);
 	if (rc == 0)
@@ -180,13 +180,13 @@ void store_close(struct store **sp)
 	struct store *s = *sp;
 	if (s == NULL)
 		return;
-	graveyard_stop(s);
+	background_stop(s);
 	notify_deinit(s);
 	if (s->env != NULL)
 		mdb_env_close(s->env);
 	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->purge_lock);
-	pthread_cond_destroy(&s->purge_cond);
+	pthread_mutex_destroy(&s->bg_lock);
+	pthread_cond_destroy(&s->bg_cond);
 	free(s->data_dir);
 	free(s->run_dir);
 	free(s->program);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -723,7 +724,7 @@ static void test_copy_move(void **state)
 
 static void reopen(struct fixture *f)
 {
-	graveyard_wait(f->store); /* its reference would keep the user open */
+	background_wait(f->store); /* its reference would keep the user open */
 	store_user_close(&f->u);
 	char *error = NULL;
 	if (store_user_open(f->store, USER, &f->u, &error) < 0)
@@ -1287,6 +1288,44 @@ static void test_group_commit(void **state)
 	assert_int_equal(info.uidnext, 401);
 }
 
+static uint32_t inbox_pending(struct fixture *f)
+{
+	struct mailbox_rec rec;
+	MDB_txn *txn;
+	assert_int_equal(user_txn_begin(f->u, false, &txn, NULL), STORE_OK);
+	assert_int_equal(user_get_mailbox(f->u, txn, "INBOX", &rec), STORE_OK);
+	user_txn_abort(f->u, txn);
+	return rec.pending;
+}
+
+/* Deliveries leave the word-index merge they make due to the background
+   thread: while the thread is held up (by a purge waiting for the purge
+   lock, which the test holds), the delivery that crosses MERGE_BATCH
+   pending lists returns with nothing merged; once the thread runs, the
+   lists are merged. */
+static void test_deliver_merges_in_background(void **state)
+{
+	struct fixture *f = *state;
+	char *lock_path = xasprintf("%s/purge.lock", f->u->index_dir);
+	int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	free(lock_path);
+	assert_true(lock_fd >= 0);
+	assert_int_equal(flock(lock_fd, LOCK_EX), 0);
+	background_queue(f->u, BACKGROUND_PURGE, NULL);
+
+	struct thread_arg args = { .f = f, .n = 1 };
+	for (int i = 0; i < MERGE_BATCH + 1; i++)
+		deliver_thread(&args);
+	uint32_t pending = inbox_pending(f);
+	close(lock_fd); /* the purge goes on, then the merge */
+	assert_int_equal(pending, MERGE_BATCH + 1); /* nobody merged in line */
+	background_wait(f->store);
+	assert_true(inbox_pending(f) < MERGE_BATCH);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, NULL), STORE_OK);
+	assert_int_equal(info.messages, MERGE_BATCH + 1);
+}
+
 /* --------------------------------------------------------------- recovery */
 
 static void test_rebuild_keeps_everything(void **state)
@@ -1709,6 +1748,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_after_new_keyword_letter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_merges_in_background, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uid_lists_follow_every_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_of_bare_and_gone_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_keeps_everything, setup, teardown),

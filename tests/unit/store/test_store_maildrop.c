@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "common/xalloc.h"
-#include "store/internal.h" /* white-box: graveyard_wait */
+#include "store/internal.h" /* white-box: background_wait */
 #include "store/store.h"
 
 #include "store_fixture.h"
@@ -264,7 +264,7 @@ static void test_expunge_stale_names(void **state)
 	uint32_t uids[] = { a, b, c };
 	assert_int_equal(store_view_expunge_uids(v, uids, 3, &error), STORE_OK);
 	store_view_close(&v);
-	graveyard_wait(f->store); /* the files go after the commit */
+	background_wait(f->store); /* the files go after the commit */
 	assert_int_equal(files_in(cur), 0);
 	struct store_mailbox_info info;
 	assert_int_equal(store_mailbox_status(f->u, "INBOX", &info, &error), STORE_OK);
@@ -347,7 +347,7 @@ static void test_graveyard(void **state)
 	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", path, saved);
 	assert_int_equal(system(cmd), 0);
 	close(lock_fd); /* lets it go */
-	graveyard_wait(f->store);
+	background_wait(f->store);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(files_in(cur), left);
 	assert_false(graveyard_pending(f->u));
