@@ -134,7 +134,7 @@ struct word_set {
 	size_t mask;
 	struct word_ref *words;
 	size_t count, alloc;
-	struct buf store; /* the distinct words, back to back, then 8 zero bytes */
+	struct buf store; /* the distinct words, back to back, then 16 zero bytes */
 	struct buf word;  /* a word that is not plain ASCII, folded */
 	struct buf seq;	  /* one folded non-ASCII sequence */
 };
@@ -166,7 +166,7 @@ static void word_set_grow(struct word_set *set)
 		set->slots[j] = old[i];
 	}
 	free(old);
-	set->alloc = size / 4 * 3; /* 32 KB of slots hold 3,072 words */
+	set->alloc = size / 4 * 3; /* at most 3/4 full */
 	set->words = xreallocarray(set->words, set->alloc, sizeof(*set->words));
 }
 
@@ -187,12 +187,6 @@ static inline void store_chunk(uint8_t *p, uint64_t v)
 	v = __builtin_bswap64(v);
 #endif
 	memcpy(p, &v, sizeof(v));
-}
-
-/* The first n (1-8) bytes of a chunk. */
-static inline uint64_t chunk_head(size_t n)
-{
-	return n >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * n)) - 1;
 }
 
 #define BYTES(x) ((uint64_t)(x) * 0x0101010101010101ull)
@@ -251,7 +245,7 @@ static inline bool chunks_equal(const uint8_t *k, const uint64_t *chunks, size_t
 	size_t i = 0, nchunks = (len + 7) / 8;
 	while (i + 1 < nchunks && load_chunk(k + 8 * i) == chunks[i])
 		i++;
-	return i + 1 == nchunks && (load_chunk(k + 8 * i) & chunk_head(len - 8 * i)) == chunks[i];
+	return i + 1 == nchunks && (load_chunk(k + 8 * i) & head16[len - 8 * i][0]) == chunks[i];
 }
 
 /* Puts a word the set does not have into slot j. */
@@ -291,14 +285,17 @@ static inline void word_set_add(struct word_set *set, const uint64_t *chunks, si
 	word_set_insert(set, j, hash, chunks, len);
 }
 
-/* Adds the folded bytes w[0..len), 1-MAX_WORD_LEN of them. */
-static void word_set_add_bytes(struct word_set *set, const uint8_t *w, size_t len)
+/* Adds the bytes w[0..len), 1-MAX_WORD_LEN of them: folded already, or
+   plain ASCII to fold here (fold_ascii). */
+static void word_set_add_bytes(struct word_set *set, const uint8_t *w, size_t len,
+			       bool fold_ascii)
 {
 	uint8_t padded[MAX_WORD_LEN] = { 0 };
 	uint64_t chunks[WORD_CHUNKS];
 	memcpy(padded, w, len);
 	for (size_t i = 0; i < WORD_CHUNKS; i++)
-		chunks[i] = load_chunk(padded + 8 * i);
+		chunks[i] = fold_ascii ? fold_chunk(load_chunk(padded + 8 * i))
+				       : load_chunk(padded + 8 * i);
 	word_set_add(set, chunks, len);
 }
 
@@ -312,7 +309,7 @@ static void word_end(struct word_set *set)
 		return;
 	for (size_t off = 0;; off += MAX_WORD_LEN / 2) {
 		size_t n = len - off > MAX_WORD_LEN ? MAX_WORD_LEN : len - off;
-		word_set_add_bytes(set, w + off, n);
+		word_set_add_bytes(set, w + off, n, false);
 		if (off + n >= len)
 			break;
 	}
@@ -446,13 +443,8 @@ void words_each_unique(struct span text, bool fold, void (*cb)(struct span word,
 			uint64_t chunks[2] = { fold_chunk(load_chunk(w)) & head16[len][0],
 					       fold_chunk(load_chunk(w + 8)) & head16[len][1] };
 			word_set_add(&set, chunks, len);
-		} else {
-			uint8_t padded[MAX_WORD_LEN] = { 0 };
-			uint64_t chunks[WORD_CHUNKS];
-			memcpy(padded, w, len);
-			for (size_t i = 0; i < WORD_CHUNKS; i++)
-				chunks[i] = fold_chunk(load_chunk(padded + 8 * i));
-			word_set_add(&set, chunks, len);
+		} else { /* longer, or too near the end to read 16 bytes */
+			word_set_add_bytes(&set, w, len, true);
 		}
 	}
 done:
